@@ -1,0 +1,197 @@
+//! Per-profile aggregates, maintained incrementally one event at a time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::event::{Action, Event, EventKind};
+use crate::page::PageCategory;
+use crate::time::Timestamp;
+
+/// How many distinct product ids a profile remembers; beyond it only the count grows.
+pub const MAX_REMEMBERED_PRODUCTS: usize = 500;
+
+/// Counts and sums over a profile's whole history.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Aggregates {
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    pub n_events: u64,
+    /// Per event name: the track event's name, or `page`, `screen`, `identify`, `group`, `alias`.
+    pub event_counts: BTreeMap<String, u64>,
+    /// Page views per page category.
+    pub page_counts: BTreeMap<PageCategory, u64>,
+    /// Distinct products viewed (at most [`MAX_REMEMBERED_PRODUCTS`] remembered).
+    pub products_viewed: BTreeSet<String>,
+    pub n_distinct_products_viewed: u64,
+    /// Product views per product category.
+    pub categories_viewed: BTreeMap<String, u64>,
+    pub n_cart_adds: u64,
+    pub n_checkouts: u64,
+    /// Orders by id, with what was refunded of each.
+    pub orders: BTreeMap<String, OrderFacts>,
+}
+
+/// What the aggregates remember of one order.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct OrderFacts {
+    pub placed_at: Timestamp,
+    pub total: f64,
+    pub refunded: f64,
+    pub cancelled: bool,
+    pub currency: Option<String>,
+}
+
+impl OrderFacts {
+    /// A fully refunded or cancelled order does not count as a purchase.
+    pub fn is_kept(&self) -> bool {
+        !self.cancelled && self.refunded + 1e-9 < self.total.max(f64::MIN_POSITIVE)
+    }
+}
+
+impl Aggregates {
+    /// Folds one event into the aggregates. Re-applying an order already seen changes nothing.
+    pub fn apply(&mut self, event: &Event, action: &Action) {
+        let at = event.timestamp;
+        self.first_seen = Some(self.first_seen.map_or(at, |first| first.min(at)));
+        self.last_seen = Some(self.last_seen.map_or(at, |last| last.max(at)));
+        self.n_events += 1;
+        let name = match event.kind {
+            EventKind::Track => event.name.as_deref().unwrap_or("track"),
+            kind => kind.as_str(),
+        };
+        *self.event_counts.entry(name.to_owned()).or_default() += 1;
+        match action {
+            Action::PageViewed { category, .. } => {
+                *self.page_counts.entry(*category).or_default() += 1
+            }
+            Action::ProductViewed(product) => {
+                if let Some(id) = &product.product_id
+                    && !self.products_viewed.contains(id)
+                {
+                    self.n_distinct_products_viewed += 1;
+                    if self.products_viewed.len() < MAX_REMEMBERED_PRODUCTS {
+                        self.products_viewed.insert(id.clone());
+                    }
+                }
+                if let Some(category) = &product.category {
+                    *self.categories_viewed.entry(category.clone()).or_default() += 1;
+                }
+            }
+            Action::ProductAdded(_) => self.n_cart_adds += 1,
+            Action::CheckoutStarted => self.n_checkouts += 1,
+            Action::OrderCompleted(order) => {
+                self.orders
+                    .entry(order.order_id.clone())
+                    .or_insert_with(|| OrderFacts {
+                        placed_at: order.placed_at,
+                        total: order.total,
+                        refunded: 0.0,
+                        cancelled: false,
+                        currency: order.currency.clone(),
+                    });
+            }
+            Action::OrderRefunded(refund) => {
+                if let Some(facts) = self.orders.get_mut(&refund.order_id) {
+                    let amount = refund.amount.unwrap_or(facts.total);
+                    facts.refunded = (facts.refunded + amount).min(facts.total);
+                }
+            }
+            Action::OrderCancelled { order_id } => {
+                if let Some(facts) = self.orders.get_mut(order_id) {
+                    facts.cancelled = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Merges another profile's aggregates into these (identity merge).
+    pub fn merge(&mut self, other: &Aggregates) {
+        self.first_seen = match (self.first_seen, other.first_seen) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_seen = match (self.last_seen, other.last_seen) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.n_events += other.n_events;
+        for (name, count) in &other.event_counts {
+            *self.event_counts.entry(name.clone()).or_default() += count;
+        }
+        for (category, count) in &other.page_counts {
+            *self.page_counts.entry(*category).or_default() += count;
+        }
+        for product in &other.products_viewed {
+            if !self.products_viewed.contains(product)
+                && self.products_viewed.len() < MAX_REMEMBERED_PRODUCTS
+            {
+                self.products_viewed.insert(product.clone());
+            }
+        }
+        self.n_distinct_products_viewed = self
+            .n_distinct_products_viewed
+            .max(other.n_distinct_products_viewed)
+            .max(self.products_viewed.len() as u64);
+        for (category, count) in &other.categories_viewed {
+            *self.categories_viewed.entry(category.clone()).or_default() += count;
+        }
+        self.n_cart_adds += other.n_cart_adds;
+        self.n_checkouts += other.n_checkouts;
+        for (id, facts) in &other.orders {
+            self.orders
+                .entry(id.clone())
+                .or_insert_with(|| facts.clone());
+        }
+    }
+
+    pub fn count(&self, event_name: &str) -> u64 {
+        self.event_counts.get(event_name).copied().unwrap_or(0)
+    }
+
+    pub fn page_count(&self, category: PageCategory) -> u64 {
+        self.page_counts.get(&category).copied().unwrap_or(0)
+    }
+
+    /// Orders neither cancelled nor fully refunded.
+    pub fn n_orders(&self) -> u64 {
+        self.orders.values().filter(|order| order.is_kept()).count() as u64
+    }
+
+    /// Order totals less refunds, over orders not cancelled.
+    pub fn revenue(&self) -> f64 {
+        self.orders
+            .values()
+            .filter(|order| !order.cancelled)
+            .map(|order| order.total - order.refunded)
+            .sum()
+    }
+
+    pub fn n_refunds(&self) -> u64 {
+        self.orders
+            .values()
+            .filter(|order| order.refunded > 0.0)
+            .count() as u64
+    }
+
+    pub fn refunded(&self) -> f64 {
+        self.orders.values().map(|order| order.refunded).sum()
+    }
+
+    pub fn first_order_at(&self) -> Option<Timestamp> {
+        self.orders
+            .values()
+            .filter(|order| order.is_kept())
+            .map(|order| order.placed_at)
+            .min()
+    }
+
+    pub fn last_order_at(&self) -> Option<Timestamp> {
+        self.orders
+            .values()
+            .filter(|order| order.is_kept())
+            .map(|order| order.placed_at)
+            .max()
+    }
+}
