@@ -1,0 +1,375 @@
+//! Target audiences: CEL conditions over a profile's traits and aggregates, each giving a fit.
+//!
+//! Conditions are compiled when the configuration is checked (a syntax error, a variable
+//! other than `traits` and `aggregates`, or a condition that cannot be evaluated on an empty
+//! profile is a configuration error). [`Audiences::fits`] evaluates them for one profile and
+//! gives the [`AudienceFit`]s the phase engine's stage reads.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use cel_interpreter::{Context, Program, Value as Cel};
+use embudo_core::phase::AudienceFit;
+use embudo_core::profile::Aggregates;
+use embudo_core::time::Timestamp;
+use embudo_core::value::Value;
+
+use crate::error::ConfigError;
+use crate::phases::At;
+use crate::raw::{RawAudience, RawFit};
+
+/// The variables a condition may use.
+const VARIABLES: [&str; 2] = ["traits", "aggregates"];
+
+/// The shop's audiences, in configuration order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audiences {
+    pub list: Vec<Audience>,
+}
+
+/// One audience.
+#[derive(Clone)]
+pub struct Audience {
+    pub name: String,
+    pub description: Option<String>,
+    /// The CEL source of the condition (a bool).
+    pub condition: String,
+    pub fit: Fit,
+    program: Arc<Program>,
+}
+
+/// The fit of a matched audience: a constant or a CEL expression (clamped to [0, 1]).
+#[derive(Clone)]
+pub enum Fit {
+    Constant(f64),
+    Expression {
+        source: String,
+        program: Arc<Program>,
+    },
+}
+
+impl fmt::Debug for Fit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fit::Constant(fit) => write!(f, "{fit}"),
+            Fit::Expression { source, .. } => write!(f, "{source:?}"),
+        }
+    }
+}
+
+impl PartialEq for Fit {
+    fn eq(&self, other: &Fit) -> bool {
+        match (self, other) {
+            (Fit::Constant(a), Fit::Constant(b)) => a == b,
+            (Fit::Expression { source: a, .. }, Fit::Expression { source: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Debug for Audience {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Audience")
+            .field("name", &self.name)
+            .field("condition", &self.condition)
+            .field("fit", &self.fit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Audience {
+    fn eq(&self, other: &Audience) -> bool {
+        self.name == other.name
+            && self.description == other.description
+            && self.condition == other.condition
+            && self.fit == other.fit
+    }
+}
+
+/// Why an audience could not be evaluated for one profile (it then does not match).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("audience {audience:?}: {message}")]
+pub struct AudienceError {
+    pub audience: String,
+    pub message: String,
+}
+
+/// What a condition sees of one profile.
+#[derive(Debug, Clone, Copy)]
+pub struct AudienceInput<'a> {
+    pub traits: &'a Value,
+    pub aggregates: &'a Aggregates,
+    pub now: Timestamp,
+}
+
+impl Audience {
+    /// Compiles an audience; errors are plain messages (the config layer adds the place).
+    pub fn new(name: &str, condition: &str, fit: Fit) -> Result<Audience, String> {
+        let program = compile(condition)?;
+        Ok(Audience {
+            name: name.to_owned(),
+            description: None,
+            condition: condition.to_owned(),
+            fit,
+            program: Arc::new(program),
+        })
+    }
+
+    /// The fit when the condition holds, `None` when it does not.
+    pub fn evaluate(&self, input: &AudienceInput<'_>) -> Result<Option<f64>, AudienceError> {
+        let context = context(input);
+        self.evaluate_in(&context)
+    }
+
+    fn evaluate_in(&self, context: &Context<'_>) -> Result<Option<f64>, AudienceError> {
+        let error = |message: String| AudienceError {
+            audience: self.name.clone(),
+            message,
+        };
+        match self.program.execute(context) {
+            Ok(Cel::Bool(false)) => Ok(None),
+            Ok(Cel::Bool(true)) => {
+                let fit = match &self.fit {
+                    Fit::Constant(fit) => *fit,
+                    Fit::Expression { program, .. } => match program.execute(context) {
+                        Ok(value) => number(&value)
+                            .ok_or_else(|| error(format!("fit is not a number: {value:?}")))?,
+                        Err(cause) => return Err(error(format!("fit: {cause}"))),
+                    },
+                };
+                Ok(Some(fit.clamp(0.0, 1.0)))
+            }
+            Ok(other) => Err(error(format!("condition is not a bool: {other:?}"))),
+            Err(cause) => Err(error(cause.to_string())),
+        }
+    }
+}
+
+impl Fit {
+    /// A fit from a CEL expression.
+    pub fn expression(source: &str) -> Result<Fit, String> {
+        Ok(Fit::Expression {
+            source: source.to_owned(),
+            program: Arc::new(compile(source)?),
+        })
+    }
+}
+
+impl Audiences {
+    /// The matched audiences and their fits, best first, and the audiences whose condition
+    /// failed to evaluate for this profile (typically a trait it lacks: guard with `has()`).
+    pub fn fits(&self, input: &AudienceInput<'_>) -> (Vec<AudienceFit>, Vec<AudienceError>) {
+        let context = context(input);
+        let mut fits = Vec::new();
+        let mut errors = Vec::new();
+        for audience in &self.list {
+            match audience.evaluate_in(&context) {
+                Ok(Some(fit)) => fits.push(AudienceFit {
+                    name: audience.name.clone(),
+                    fit,
+                }),
+                Ok(None) => {}
+                Err(error) => errors.push(error),
+            }
+        }
+        fits.sort_by(|a, b| b.fit.total_cmp(&a.fit).then_with(|| a.name.cmp(&b.name)));
+        (fits, errors)
+    }
+}
+
+impl Default for Audiences {
+    /// Customers, subscribers (an e-mail is known) and returning visitors (3+ events): the
+    /// people a shop can work with before it defines its own target segments.
+    fn default() -> Audiences {
+        let defaults = [
+            ("compradores", "aggregates.n_orders >= 1", 0.9),
+            ("suscriptores", "has(traits.email)", 0.7),
+            ("visitantes_recurrentes", "aggregates.n_events >= 3", 0.6),
+        ];
+        let list = defaults
+            .into_iter()
+            .filter_map(|(name, condition, fit)| {
+                Audience::new(name, condition, Fit::Constant(fit)).ok()
+            })
+            .collect();
+        Audiences { list }
+    }
+}
+
+fn compile(source: &str) -> Result<Program, String> {
+    // cel-parser 0.10 panics on some malformed input (e.g. `traits.age >`) instead of
+    // returning an error: a bad config must be an error, not a crash, so the panic is caught.
+    let compiled = std::panic::catch_unwind(|| Program::compile(source))
+        .map_err(|_| "invalid CEL: the expression is incomplete or malformed".to_owned())?;
+    let program = compiled.map_err(|error| format!("invalid CEL: {error}"))?;
+    let references = program.references();
+    if let Some(unknown) = references
+        .variables()
+        .into_iter()
+        .find(|variable| !VARIABLES.contains(variable))
+    {
+        return Err(format!(
+            "unknown variable {unknown:?} in CEL (use {})",
+            VARIABLES.join(" or ")
+        ));
+    }
+    Ok(program)
+}
+
+pub(crate) fn audiences(
+    raw: Vec<toml::Spanned<RawAudience>>,
+    at: &At<'_>,
+) -> Result<Audiences, ConfigError> {
+    let mut list: Vec<Audience> = Vec::new();
+    let empty_traits = Value::Map(Default::default());
+    let empty_aggregates = Aggregates::default();
+    let probe = AudienceInput {
+        traits: &empty_traits,
+        aggregates: &empty_aggregates,
+        now: Timestamp::from_millis(0),
+    };
+    for raw in raw {
+        let raw = raw.into_inner();
+        let name = raw.name.get_ref().trim().to_owned();
+        if name.is_empty() {
+            return Err(at(
+                raw.name.span(),
+                "an audience's name must not be empty".to_owned(),
+            ));
+        }
+        if list.iter().any(|audience| audience.name == name) {
+            return Err(at(
+                raw.name.span(),
+                format!("audience {name:?} is defined twice"),
+            ));
+        }
+        let fit_span = raw.fit.span();
+        let fit = match raw.fit.into_inner() {
+            RawFit::Number(fit) if (0.0..=1.0).contains(&fit) => Fit::Constant(fit),
+            RawFit::Number(fit) => {
+                return Err(at(
+                    fit_span,
+                    format!("audience {name:?}: fit must be between 0 and 1, got {fit}"),
+                ));
+            }
+            RawFit::Expression(source) => Fit::expression(&source).map_err(|message| {
+                at(
+                    fit_span.clone(),
+                    format!("audience {name:?}: fit: {message}"),
+                )
+            })?,
+        };
+        let mut audience =
+            Audience::new(&name, raw.condition.get_ref(), fit).map_err(|message| {
+                at(
+                    raw.condition.span(),
+                    format!("audience {name:?}: condition: {message}"),
+                )
+            })?;
+        audience.description = raw.description;
+        // A condition that fails on an empty profile would fail for every new visitor.
+        if let Err(error) = audience.evaluate(&probe) {
+            return Err(at(
+                raw.condition.span(),
+                format!(
+                    "{} on a profile without traits (guard optional traits with has(traits.x))",
+                    error
+                ),
+            ));
+        }
+        list.push(audience);
+    }
+    Ok(Audiences { list })
+}
+
+fn number(value: &Cel) -> Option<f64> {
+    match value {
+        Cel::Int(n) => Some(*n as f64),
+        Cel::UInt(n) => Some(*n as f64),
+        Cel::Float(n) if n.is_finite() => Some(*n),
+        _ => None,
+    }
+}
+
+fn context(input: &AudienceInput<'_>) -> Context<'static> {
+    let mut context = Context::default();
+    context.add_variable_from_value("traits", to_cel(input.traits));
+    context.add_variable_from_value("aggregates", aggregates_to_cel(input.aggregates, input.now));
+    context
+}
+
+fn to_cel(value: &Value) -> Cel {
+    match value {
+        Value::Null => Cel::Null,
+        Value::Bool(flag) => Cel::Bool(*flag),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Cel::Int(*n as i64),
+        Value::Number(n) => Cel::Float(*n),
+        Value::String(text) => Cel::String(Arc::new(text.clone())),
+        Value::List(items) => Cel::List(Arc::new(items.iter().map(to_cel).collect())),
+        Value::Map(map) => {
+            let map: HashMap<String, Cel> =
+                map.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
+            Cel::from(map)
+        }
+    }
+}
+
+fn count(n: u64) -> Cel {
+    Cel::Int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+fn aggregates_to_cel(aggregates: &Aggregates, now: Timestamp) -> Cel {
+    let days = |at: Option<Timestamp>| at.map_or(Cel::Null, |at| Cel::Float(at.days_until(now)));
+    let mut map: HashMap<String, Cel> = HashMap::new();
+    map.insert("n_events".into(), count(aggregates.n_events));
+    map.insert("n_orders".into(), count(aggregates.n_orders()));
+    map.insert("revenue".into(), Cel::Float(aggregates.revenue()));
+    map.insert("n_cart_adds".into(), count(aggregates.n_cart_adds));
+    map.insert("n_checkouts".into(), count(aggregates.n_checkouts));
+    map.insert(
+        "n_distinct_products_viewed".into(),
+        count(aggregates.n_distinct_products_viewed),
+    );
+    map.insert("days_since_first_seen".into(), days(aggregates.first_seen));
+    map.insert("days_since_last_seen".into(), days(aggregates.last_seen));
+    map.insert(
+        "days_since_last_order".into(),
+        days(aggregates.last_order_at()),
+    );
+    let counts = |pairs: Vec<(String, u64)>| {
+        let map: HashMap<String, Cel> = pairs.into_iter().map(|(k, n)| (k, count(n))).collect();
+        Cel::from(map)
+    };
+    map.insert(
+        "page_counts".into(),
+        counts(
+            aggregates
+                .page_counts
+                .iter()
+                .map(|(k, n)| (k.as_str().to_owned(), *n))
+                .collect(),
+        ),
+    );
+    map.insert(
+        "event_counts".into(),
+        counts(
+            aggregates
+                .event_counts
+                .iter()
+                .map(|(k, n)| (k.clone(), *n))
+                .collect(),
+        ),
+    );
+    map.insert(
+        "categories_viewed".into(),
+        counts(
+            aggregates
+                .categories_viewed
+                .iter()
+                .map(|(k, n)| (k.clone(), *n))
+                .collect(),
+        ),
+    );
+    Cel::from(map)
+}

@@ -1,0 +1,102 @@
+//! The configuration file as written: every key optional, spans kept for error messages.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) phases: Option<RawPhases>,
+    pub(crate) audiences: Option<Vec<Spanned<RawAudience>>>,
+    pub(crate) pages: Option<RawPages>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPhases {
+    pub(crate) prior: Option<Spanned<RawPrior>>,
+    pub(crate) answers_weight: Option<Spanned<f64>>,
+    pub(crate) signals: Option<BTreeMap<Spanned<String>, Spanned<RawSignal>>>,
+    pub(crate) focus: Option<RawFocus>,
+    pub(crate) customer: Option<RawCustomer>,
+    pub(crate) stage: Option<RawStage>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrior {
+    pub(crate) i: f64,
+    pub(crate) ii: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSignal {
+    pub(crate) weights: Option<Spanned<Vec<f64>>>,
+    pub(crate) half_life_days: Option<Spanned<f64>>,
+    pub(crate) saturation: Option<Spanned<f64>>,
+    pub(crate) engagement: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFocus {
+    pub(crate) half_life_days: Option<Spanned<f64>>,
+    pub(crate) max_groups: Option<Spanned<i64>>,
+    pub(crate) streak_reset_below: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCustomer {
+    pub(crate) weight: Option<Spanned<f64>>,
+    pub(crate) saturation: Option<Spanned<f64>>,
+    pub(crate) repurchase_interval_days: Option<Spanned<f64>>,
+    pub(crate) at_risk_after: Option<Spanned<f64>>,
+    pub(crate) lapsed_after: Option<Spanned<f64>>,
+    pub(crate) p_alive_at_risk: Option<Spanned<f64>>,
+    pub(crate) p_alive_lapsed: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStage {
+    pub(crate) min_fit: Option<Spanned<f64>>,
+    pub(crate) min_engagement: Option<Spanned<f64>>,
+    pub(crate) min_evidence: Option<Spanned<f64>>,
+    pub(crate) future_customer_min: Option<Spanned<f64>>,
+    pub(crate) min_advocacy: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAudience {
+    pub(crate) name: Spanned<String>,
+    #[serde(default)]
+    pub(crate) description: Option<String>,
+    pub(crate) condition: Spanned<String>,
+    pub(crate) fit: Spanned<RawFit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawFit {
+    Number(f64),
+    Expression(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPages {
+    pub(crate) replace_defaults: Option<bool>,
+    pub(crate) rules: Option<Vec<Spanned<RawRule>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRule {
+    pub(crate) category: String,
+    pub(crate) pattern: String,
+}

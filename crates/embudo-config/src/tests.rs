@@ -1,0 +1,242 @@
+//! Tests of the configuration: the example is the defaults, overrides apply, and every kind of
+//! mistake is reported with its file, line and problem.
+
+use embudo_core::event::{Event, EventKind};
+use embudo_core::page::{PageCategory, PageRules};
+use embudo_core::phase::{PhaseModel, Signal};
+use embudo_core::profile::Aggregates;
+use embudo_core::time::Timestamp;
+use embudo_core::value::Value;
+use expect_test::{Expect, expect};
+
+use super::*;
+
+fn check_error(text: &str, expect: &Expect) {
+    let error = check("embudo.toml", text).expect_err("the config should be rejected");
+    expect.assert_eq(&error.to_string());
+}
+
+#[test]
+fn the_example_is_exactly_the_defaults() {
+    let config = check("config/embudo.example.toml", EXAMPLE).unwrap();
+    assert_eq!(config, EmbudoConfig::default());
+    assert_eq!(config.phases, PhaseModel::default());
+    assert_eq!(config.pages, PageRules::default());
+    // Every signal is spelled out in the example, so a shop sees what it can change.
+    for signal in Signal::DECAYED {
+        assert!(
+            EXAMPLE.contains(&format!("\n{} ", signal.key())),
+            "{} missing from the example",
+            signal.key()
+        );
+    }
+}
+
+#[test]
+fn an_empty_file_is_the_defaults() {
+    assert_eq!(check("embudo.toml", "").unwrap(), EmbudoConfig::default());
+}
+
+#[test]
+fn overrides_change_only_what_they_name() {
+    let config = check(
+        "embudo.toml",
+        r#"
+        [phases.signals]
+        cart = { half_life_days = 2.0 }
+        [phases.customer]
+        repurchase_interval_days = 30
+        [[audiences]]
+        name = "runners"
+        condition = "has(traits.sport) && traits.sport == 'running'"
+        fit = "aggregates.n_orders > 0 ? 1.0 : 0.8"
+        [pages]
+        rules = [{ category = "blog", pattern = "/consejos/" }]
+        "#,
+    )
+    .unwrap();
+    let defaults = PhaseModel::default();
+    let cart = config.phases.signals[Signal::Cart.index()];
+    assert_eq!(cart.half_life_days, 2.0);
+    assert_eq!(cart.weights, defaults.signals[Signal::Cart.index()].weights);
+    assert_eq!(config.phases.customer.repurchase_interval_days, 30.0);
+    assert_eq!(config.phases.stage, defaults.stage);
+    assert_eq!(config.audiences.list.len(), 1);
+    assert_eq!(
+        config.pages.classify_path("/consejos/correr"),
+        PageCategory::Blog
+    );
+    assert_eq!(config.pages.classify_path("/carrito"), PageCategory::Cart);
+}
+
+#[test]
+fn audiences_give_fits_from_traits_and_aggregates() {
+    let config = check(
+        "embudo.toml",
+        r#"
+        [[audiences]]
+        name = "runners"
+        condition = "has(traits.sport) && traits.sport == 'running'"
+        fit = "aggregates.n_orders > 0 ? 1.0 : 0.8"
+        [[audiences]]
+        name = "big_spenders"
+        condition = "aggregates.revenue >= 100.0"
+        fit = 0.9
+        [[audiences]]
+        name = "recent"
+        condition = "aggregates.days_since_last_seen != null && aggregates.days_since_last_seen < 7.0"
+        fit = 0.5
+        "#,
+    )
+    .unwrap();
+    let mut traits = std::collections::BTreeMap::new();
+    traits.insert("sport".to_owned(), Value::from("running"));
+    traits.insert("email".to_owned(), Value::from("ana@example.es"));
+    let traits = Value::Map(traits);
+    let mut aggregates = Aggregates::default();
+    let order = Event {
+        message_id: "m1".to_owned(),
+        kind: EventKind::Track,
+        name: Some("Order Completed".to_owned()),
+        anonymous_id: Some("a".to_owned()),
+        user_id: None,
+        previous_id: None,
+        group_id: None,
+        timestamp: Timestamp::parse("2026-03-01").unwrap(),
+        received_at: Timestamp::parse("2026-03-01").unwrap(),
+        properties: Value::Map(
+            [
+                ("order_id".to_owned(), Value::from("o1")),
+                ("total".to_owned(), Value::from(120.0)),
+            ]
+            .into_iter()
+            .collect(),
+        ),
+        traits: Value::Null,
+        context: Value::Null,
+    };
+    aggregates.apply(&order, &order.action(&PageRules::default()).unwrap());
+    let input = AudienceInput {
+        traits: &traits,
+        aggregates: &aggregates,
+        now: Timestamp::parse("2026-03-03").unwrap(),
+    };
+    let (fits, errors) = config.audiences.fits(&input);
+    let got: Vec<String> = fits
+        .iter()
+        .map(|f| format!("{} {:.2}", f.name, f.fit))
+        .collect();
+    expect![[r#"["runners 1.00", "big_spenders 0.90", "recent 0.50"]"#]]
+        .assert_eq(&format!("{got:?}"));
+    assert!(errors.is_empty(), "{errors:?}");
+    // The built-in audiences: a customer with an e-mail matches two of them.
+    let (fits, _) = Audiences::default().fits(&input);
+    let got: Vec<&str> = fits.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(got, ["compradores", "suscriptores"]);
+}
+
+#[test]
+fn a_toml_syntax_error_names_the_line() {
+    check_error(
+        "[phases]\nprior = { i = 0.4, ii = }\n",
+        &expect!["embudo.toml:2:25: invalid literal string, expected `'`"],
+    );
+}
+
+#[test]
+fn an_unknown_key_is_an_error() {
+    check_error(
+        "[phases.customer]\nweight = 10\nrepurchase_days = 30\n",
+        &expect![
+            "embudo.toml:3:1: unknown field `repurchase_days`, expected one of `weight`, `saturation`, `repurchase_interval_days`, `at_risk_after`, `lapsed_after`, `p_alive_at_risk`, `p_alive_lapsed`"
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_signal_is_an_error() {
+    check_error(
+        "[phases.signals]\n\ncarrito = { half_life_days = 3.0 }\n",
+        &expect![[
+            r#"embudo.toml:3:1: unknown signal "carrito" in phases.signals (known: info_page, social_visit, sign_up, search, browse, focused_views, comparison, pricing, cart, checkout, coupon, wishlist, product_email, email_engagement, visit, review, share, referral, question_answered)"#
+        ]],
+    );
+}
+
+#[test]
+fn a_non_positive_half_life_is_an_error() {
+    check_error(
+        "[phases.signals]\ncart = { weights = [0.0, 2.0, 0.0] }\ncheckout = { half_life_days = -3.0 }\n",
+        &expect![
+            "embudo.toml:3:31: phases.signals.checkout.half_life_days must be positive, got -3"
+        ],
+    );
+}
+
+#[test]
+fn weights_need_three_numbers() {
+    check_error(
+        "[phases.signals]\ncart = { weights = [0.0, 2.0] }\n",
+        &expect![
+            "embudo.toml:2:20: phases.signals.cart.weights must be three finite numbers [I, II, III], got [0.0, 2.0]"
+        ],
+    );
+}
+
+#[test]
+fn thresholds_must_be_ordered() {
+    check_error(
+        "[phases.customer]\nat_risk_after = 2.0\nlapsed_after = 1.0\n",
+        &expect![
+            "embudo.toml:3:16: phases.customer.lapsed_after (1) must not be below at_risk_after (2)"
+        ],
+    );
+}
+
+#[test]
+fn invalid_cel_is_an_error() {
+    check_error(
+        "[[audiences]]\nname = \"x\"\ncondition = \"traits.age >\"\nfit = 0.5\n",
+        &expect![[
+            r#"embudo.toml:3:13: audience "x": condition: invalid CEL: the expression is incomplete or malformed"#
+        ]],
+    );
+}
+
+#[test]
+fn an_unknown_variable_in_cel_is_an_error() {
+    check_error(
+        "[[audiences]]\nname = \"x\"\ncondition = \"profile.age > 30\"\nfit = 0.5\n",
+        &expect![[
+            r#"embudo.toml:3:13: audience "x": condition: unknown variable "profile" in CEL (use traits or aggregates)"#
+        ]],
+    );
+}
+
+#[test]
+fn a_condition_that_fails_on_an_empty_profile_is_an_error() {
+    check_error(
+        "[[audiences]]\nname = \"adults\"\ncondition = \"traits.age >= 18\"\nfit = 0.5\n",
+        &expect![[
+            r#"embudo.toml:3:13: audience "adults": No such key: age on a profile without traits (guard optional traits with has(traits.x))"#
+        ]],
+    );
+}
+
+#[test]
+fn a_fit_out_of_range_is_an_error() {
+    check_error(
+        "[[audiences]]\nname = \"x\"\ncondition = \"true\"\nfit = 1.5\n",
+        &expect![[r#"embudo.toml:4:7: audience "x": fit must be between 0 and 1, got 1.5"#]],
+    );
+}
+
+#[test]
+fn an_unknown_page_category_is_an_error() {
+    check_error(
+        "[pages]\nrules = [\n  { category = \"tienda\", pattern = \"/tienda/\" },\n]\n",
+        &expect![[
+            r#"embudo.toml:3:3: unknown page category "tienda" (known: landing, blog, forum, product, comparison, pricing, cart, checkout, other)"#
+        ]],
+    );
+}
