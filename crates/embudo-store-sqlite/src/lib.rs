@@ -1,0 +1,1051 @@
+//! The SQLite adapter of the embudo storage port: the embedded default.
+//!
+//! - WAL journal, `synchronous = FULL` by default: an acknowledged write survives power loss.
+//! - One writer (a single-connection pool: SQLite has one writer anyway, and taking turns in
+//!   process is cheaper than `SQLITE_BUSY` retries) and a pool of readers.
+//! - Migrations in `migrations/`, embedded with `sqlx::migrate!` and run on connect.
+//! - Runtime queries only (no `DATABASE_URL` at build time); driver errors are mapped to
+//!   [`StoreError`] here.
+//!
+//! SQLite runs one job worker per database file: when the job queue comes, claiming is a plain
+//! `UPDATE … RETURNING` on the writer (PostgreSQL uses `FOR UPDATE SKIP LOCKED`).
+
+mod rows;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use embudo_core::identity::Candidate;
+use embudo_core::{Event, Timestamp};
+use embudo_store::{
+    AppendStatus, ConflictRecord, Direction, IdentityKind, IdentityMatch, IdentityQuery, KeyRecord,
+    LoggedEvent, NewKey, OrderRecord, Page, PhaseCount, ProcessingBatch, ProfileFilter, ProfileId,
+    ProfileRecord, Store, StoreError, StoreResult, TransitionRecord, Workspace, WorkspaceId, json,
+    keyset, validate_event,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::rows::{EVENT_COLUMNS, KEY_COLUMNS, ORDER_COLUMNS, PROFILE_COLUMNS};
+
+/// Events per `INSERT` statement when appending (13 bound values each; SQLite allows 32766).
+const APPEND_CHUNK: usize = 500;
+
+/// Listings return at most this many items per page.
+const MAX_PAGE: u32 = 1000;
+
+/// How a commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// fsync the WAL on every commit: an acknowledged write survives power loss (the default).
+    Full,
+    /// fsync only at checkpoints: an acknowledged write survives a crash of the process but not
+    /// of the machine. Faster; see `docs/benchmarks.md`.
+    Normal,
+}
+
+/// Connection settings; [`SqliteOptions::default`] is what `connect` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    /// Reader connections (files only; an in-memory database has one connection).
+    pub read_connections: u32,
+    /// How long to wait for another process's lock before failing with
+    /// [`StoreError::Unavailable`].
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> SqliteOptions {
+        SqliteOptions {
+            synchronous: Synchronous::Full,
+            read_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+/// Maps a driver error to the port's error.
+pub(crate) fn map_err(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            StoreError::Unavailable(error.to_string())
+        }
+        sqlx::Error::Io(_) => StoreError::Unavailable(error.to_string()),
+        sqlx::Error::Database(db) => {
+            if db.is_unique_violation() {
+                return StoreError::Conflict(db.message().to_owned());
+            }
+            // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
+            let code = db.code().and_then(|code| code.parse::<i32>().ok());
+            match code.map(|code| code & 0xff) {
+                Some(5 | 6) => StoreError::Unavailable(db.message().to_owned()),
+                _ => StoreError::Other(Box::new(error)),
+            }
+        }
+        _ => StoreError::Other(Box::new(error)),
+    }
+}
+
+/// `Conflict` with a clearer message, other errors as they are.
+fn conflict_as(error: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+    match map_err(error) {
+        StoreError::Conflict(_) => StoreError::Conflict(message()),
+        other => other,
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `url` (`sqlite://path`, `sqlite:path`, or
+    /// `sqlite::memory:`) and runs the migrations.
+    pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
+        SqliteStore::connect_with(url, SqliteOptions::default()).await
+    }
+
+    pub async fn connect_with(url: &str, options: SqliteOptions) -> StoreResult<SqliteStore> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|error| StoreError::Invalid(format!("not a SQLite URL {url:?}: {error}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match options.synchronous {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
+            })
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true)
+            .statement_cache_capacity(256);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        // An in-memory database lives as long as its one connection: keep it forever.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(usize::from(in_memory) as u32)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(connect.clone())
+            .await
+            .map_err(map_err)?;
+        sqlx::migrate!("./migrations")
+            .run(&writer)
+            .await
+            .map_err(|error| {
+                StoreError::other(format!("migrating the SQLite database: {error}"))
+            })?;
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(options.read_connections.max(1))
+                .connect_with(connect.read_only(true))
+                .await
+                .map_err(map_err)?
+        };
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// Closes both pools, waiting for connections in use.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// Follows `merged_into`: the live id for `id`, if the workspace has that profile.
+    async fn live_id(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Option<i64>> {
+        sqlx::query_scalar(
+            "SELECT COALESCE(merged_into, id) FROM profiles WHERE workspace_id = ? AND id = ?",
+        )
+        .bind(workspace.0)
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)
+    }
+
+    async fn profile_row(
+        &self,
+        workspace: WorkspaceId,
+        id: i64,
+    ) -> StoreResult<Option<ProfileRecord>> {
+        let sql =
+            format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE workspace_id = ? AND id = ?");
+        sqlx::query(&sql)
+            .bind(workspace.0)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(rows::profile)
+            .transpose()
+    }
+}
+
+/// One bound value of a dynamically built query.
+enum Bind {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    for bind in binds {
+        query = match bind {
+            Bind::Int(value) => query.bind(value),
+            Bind::Float(value) => query.bind(value),
+            Bind::Text(value) => query.bind(value),
+        };
+    }
+    query
+}
+
+fn append_sql(n_rows: usize) -> String {
+    let mut sql = String::with_capacity(200 + n_rows * 30);
+    sql.push_str(
+        "INSERT INTO events (workspace_id, message_id, kind, name, anonymous_id, user_id, \
+         previous_id, group_id, timestamp, received_at, properties, traits, context) VALUES ",
+    );
+    for row in 0..n_rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    }
+    sql.push_str(" ON CONFLICT (workspace_id, message_id) DO NOTHING RETURNING seq, message_id");
+    sql
+}
+
+/// Checks every event first, so that a bad one fails the batch before anything is written.
+pub(crate) fn validate_all(events: &[Event]) -> StoreResult<()> {
+    for (index, event) in events.iter().enumerate() {
+        if let Err(error) = validate_event(event) {
+            let reason = match error {
+                StoreError::Invalid(reason) => reason,
+                other => other.to_string(),
+            };
+            return Err(StoreError::Invalid(format!("event {index}: {reason}")));
+        }
+    }
+    Ok(())
+}
+
+/// The index of each message id's first occurrence.
+pub(crate) fn first_occurrences(events: &[Event]) -> HashMap<&str, usize> {
+    let mut first = HashMap::with_capacity(events.len());
+    for (index, event) in events.iter().enumerate() {
+        first.entry(event.message_id.as_str()).or_insert(index);
+    }
+    first
+}
+
+async fn upsert_profile(
+    tx: &mut Transaction<'_, Sqlite>,
+    profile: &ProfileRecord,
+) -> StoreResult<()> {
+    let summary = &profile.summary;
+    let result = sqlx::query(
+        "INSERT INTO profiles (id, workspace_id, user_id, email, anonymous_ids, traits, \
+         aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, audiences, \
+         first_seen, last_seen, created_at, updated_at, merged_into) \
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) \
+         ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
+         anonymous_ids = excluded.anonymous_ids, traits = excluded.traits, \
+         aggregates = excluded.aggregates, state = excluded.state, phase = excluded.phase, \
+         substate = excluded.substate, stage = excluded.stage, confidence = excluded.confidence, \
+         intent = excluded.intent, p_alive = excluded.p_alive, clv = excluded.clv, \
+         audiences = excluded.audiences, first_seen = excluded.first_seen, \
+         last_seen = excluded.last_seen, created_at = excluded.created_at, \
+         updated_at = excluded.updated_at, merged_into = excluded.merged_into \
+         WHERE profiles.workspace_id = excluded.workspace_id",
+    )
+    .bind(profile.id.0)
+    .bind(profile.workspace_id.0)
+    .bind(profile.user_id.as_deref())
+    .bind(profile.email.as_deref())
+    .bind(json::strings_to_json(&profile.anonymous_ids))
+    .bind(json::traits_to_json(&profile.traits))
+    .bind(json::aggregates_to_json(&profile.aggregates))
+    .bind(profile.state.as_str())
+    .bind(summary.phase.as_deref())
+    .bind(summary.substate.as_deref())
+    .bind(summary.stage.as_deref())
+    .bind(summary.confidence)
+    .bind(summary.intent)
+    .bind(summary.p_alive)
+    .bind(summary.clv)
+    .bind(json::strings_to_json(&summary.audiences))
+    .bind(profile.first_seen.as_millis())
+    .bind(profile.last_seen.as_millis())
+    .bind(profile.created_at.as_millis())
+    .bind(profile.updated_at.as_millis())
+    .bind(profile.merged_into.map(|id| id.0))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::Conflict(format!(
+            "profile {} belongs to another workspace",
+            profile.id
+        )));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    #[tracing::instrument(skip_all)]
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(n_keys = keys.len()))]
+    async fn create_workspace(
+        &self,
+        name: &str,
+        keys: &[NewKey],
+        now: Timestamp,
+    ) -> StoreResult<Workspace> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO workspaces (name, created_at) VALUES (?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(now.as_millis())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|error| conflict_as(error, || format!("workspace name {name:?} is taken")))?;
+        for key in keys {
+            insert_key(&mut tx, WorkspaceId(id), key, now).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(Workspace {
+            id: WorkspaceId(id),
+            name: name.to_owned(),
+            created_at: now,
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn workspaces(&self) -> StoreResult<Vec<Workspace>> {
+        sqlx::query("SELECT id, name, created_at FROM workspaces ORDER BY id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::workspace)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %id))]
+    async fn workspace(&self, id: WorkspaceId) -> StoreResult<Option<Workspace>> {
+        sqlx::query("SELECT id, name, created_at FROM workspaces WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(rows::workspace)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace))]
+    async fn add_key(
+        &self,
+        workspace: WorkspaceId,
+        key: &NewKey,
+        now: Timestamp,
+    ) -> StoreResult<KeyRecord> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = ?")
+            .bind(workspace.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("workspace {workspace}")));
+        }
+        let record = insert_key(&mut tx, workspace, key, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(record)
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace))]
+    async fn keys(&self, workspace: WorkspaceId) -> StoreResult<Vec<KeyRecord>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = ? ORDER BY id");
+        sqlx::query(&sql)
+            .bind(workspace.0)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::key)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_key(&self, hash: &str) -> StoreResult<Option<KeyRecord>> {
+        let sql =
+            format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ? AND revoked_at IS NULL");
+        sqlx::query(&sql)
+            .bind(hash)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(rows::key)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace, key_id))]
+    async fn revoke_key(
+        &self,
+        workspace: WorkspaceId,
+        key_id: i64,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) \
+             WHERE workspace_id = ? AND id = ?",
+        )
+        .bind(now.as_millis())
+        .bind(workspace.0)
+        .bind(key_id)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "key {key_id} of workspace {workspace}"
+            )));
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace, n_events = events.len()))]
+    async fn append_events(
+        &self,
+        workspace: WorkspaceId,
+        events: &[Event],
+    ) -> StoreResult<Vec<AppendStatus>> {
+        validate_all(events)?;
+        let mut statuses = vec![AppendStatus::Duplicate; events.len()];
+        if events.is_empty() {
+            return Ok(statuses);
+        }
+        let first = first_occurrences(events);
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = ?")
+            .bind(workspace.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("workspace {workspace}")));
+        }
+        let mut buffer = Vec::with_capacity(1024);
+        let mut json_text = |value: &embudo_core::Value| {
+            buffer.clear();
+            json::write_value(&mut buffer, value);
+            // serde_json writes UTF-8.
+            String::from_utf8_lossy(&buffer).into_owned()
+        };
+        for chunk in events.chunks(APPEND_CHUNK) {
+            let sql = append_sql(chunk.len());
+            let mut query = sqlx::query(&sql);
+            for event in chunk {
+                query = query
+                    .bind(workspace.0)
+                    .bind(event.message_id.as_str())
+                    .bind(event.kind.as_str())
+                    .bind(event.name.as_deref())
+                    .bind(event.anonymous_id.as_deref())
+                    .bind(event.user_id.as_deref())
+                    .bind(event.previous_id.as_deref())
+                    .bind(event.group_id.as_deref())
+                    .bind(event.timestamp.as_millis())
+                    .bind(event.received_at.as_millis())
+                    .bind(json_text(&event.properties))
+                    .bind(json_text(&event.traits))
+                    .bind(json_text(&event.context));
+            }
+            let inserted = query.fetch_all(&mut *tx).await.map_err(map_err)?;
+            for row in &inserted {
+                let seq: i64 = row.try_get(0).map_err(map_err)?;
+                let message_id: &str = row.try_get(1).map_err(map_err)?;
+                if let Some(&index) = first.get(message_id) {
+                    statuses[index] = AppendStatus::Inserted { seq };
+                }
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(statuses)
+    }
+
+    #[tracing::instrument(skip_all, fields(after_seq, limit))]
+    async fn read_log(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<LoggedEvent>> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?");
+        sqlx::query(&sql)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::logged_event)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn log_head(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)
+    }
+
+    #[tracing::instrument(skip_all, fields(cursor = name))]
+    async fn cursor(&self, name: &str) -> StoreResult<i64> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    #[tracing::instrument(skip_all, fields(n))]
+    async fn reserve_profile_ids(&self, n: u32) -> StoreResult<ProfileId> {
+        let first: i64 = sqlx::query_scalar(
+            "UPDATE counters SET next = next + ? WHERE name = 'profile_id' RETURNING next - ?",
+        )
+        .bind(i64::from(n))
+        .bind(i64::from(n))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(ProfileId(first))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace))]
+    async fn candidates(
+        &self,
+        workspace: WorkspaceId,
+        query: IdentityQuery<'_>,
+    ) -> StoreResult<Vec<IdentityMatch>> {
+        let mut matches = Vec::new();
+        let kinds = [
+            (IdentityKind::Anonymous, query.anonymous_ids),
+            (IdentityKind::User, query.user_ids),
+            (IdentityKind::Email, query.emails),
+        ];
+        for (kind, values) in kinds {
+            if values.is_empty() {
+                continue;
+            }
+            let rows = sqlx::query(
+                "SELECT i.value, p.id, p.user_id FROM identities i \
+                 JOIN profiles p ON p.workspace_id = i.workspace_id AND p.id = i.profile_id \
+                 WHERE i.workspace_id = ? AND i.kind = ? \
+                 AND i.value IN (SELECT value FROM json_each(?))",
+            )
+            .bind(workspace.0)
+            .bind(kind.as_str())
+            .bind(json::strings_to_json(values))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+            for row in rows {
+                matches.push(IdentityMatch {
+                    kind,
+                    value: row.try_get(0).map_err(map_err)?,
+                    candidate: Candidate {
+                        profile_id: row.try_get(1).map_err(map_err)?,
+                        user_id: row.try_get(2).map_err(map_err)?,
+                        matched_by: kind.matched_by(),
+                    },
+                });
+            }
+        }
+        Ok(matches)
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace, n_ids = ids.len()))]
+    async fn load_profiles(
+        &self,
+        workspace: WorkspaceId,
+        ids: &[ProfileId],
+    ) -> StoreResult<Vec<ProfileRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let sql = format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE workspace_id = ? \
+             AND id IN (SELECT value FROM json_each(?))"
+        );
+        sqlx::query(&sql)
+            .bind(workspace.0)
+            .bind(json::ids_to_json(&ids))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::profile)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(
+        cursor = %batch.cursor_name,
+        cursor_to = batch.cursor_to,
+        n_profiles = batch.profiles.len(),
+        n_merges = batch.merges.len(),
+    ))]
+    async fn commit_processing(&self, batch: &ProcessingBatch) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let current: Option<i64> = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?")
+            .bind(&batch.cursor_name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let current = current.unwrap_or(0);
+        if current != batch.cursor_from {
+            return Err(StoreError::Conflict(format!(
+                "cursor {:?} is at {current}, not {}",
+                batch.cursor_name, batch.cursor_from
+            )));
+        }
+        for profile in &batch.profiles {
+            upsert_profile(&mut tx, profile).await?;
+        }
+        for link in &batch.identities {
+            let result = sqlx::query(
+                "INSERT INTO identities (workspace_id, kind, value, profile_id) \
+                 SELECT workspace_id, ?, ?, id FROM profiles WHERE workspace_id = ? AND id = ? \
+                 ON CONFLICT (workspace_id, kind, value) DO UPDATE SET profile_id = excluded.profile_id",
+            )
+            .bind(link.kind.as_str())
+            .bind(link.value.as_str())
+            .bind(link.workspace_id.0)
+            .bind(link.profile_id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if result.rows_affected() == 0 {
+                return Err(StoreError::Invalid(format!(
+                    "identity link to profile {}, which workspace {} does not have",
+                    link.profile_id, link.workspace_id
+                )));
+            }
+        }
+        for &(seq, profile) in &batch.event_profiles {
+            let result = sqlx::query(
+                "UPDATE events SET profile_id = ?1 WHERE seq = ?2 \
+                 AND workspace_id = (SELECT workspace_id FROM profiles WHERE id = ?1)",
+            )
+            .bind(profile.0)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if result.rows_affected() == 0 {
+                return Err(StoreError::Invalid(format!(
+                    "event {seq} and profile {profile} are not in one workspace"
+                )));
+            }
+        }
+        for order in &batch.orders {
+            sqlx::query(
+                "INSERT INTO orders (workspace_id, order_id, profile_id, placed_at, total, \
+                 currency, lines, refunded, cancelled) VALUES (?,?,?,?,?,?,?,?,?) \
+                 ON CONFLICT (workspace_id, order_id) DO UPDATE SET \
+                 profile_id = excluded.profile_id, placed_at = excluded.placed_at, \
+                 total = excluded.total, currency = excluded.currency, lines = excluded.lines, \
+                 refunded = excluded.refunded, cancelled = excluded.cancelled",
+            )
+            .bind(order.workspace_id.0)
+            .bind(order.order_id.as_str())
+            .bind(order.profile_id.map(|id| id.0))
+            .bind(order.placed_at.as_millis())
+            .bind(order.total)
+            .bind(order.currency.as_deref())
+            .bind(json::lines_to_json(&order.lines))
+            .bind(order.refunded)
+            .bind(order.cancelled)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        for transition in &batch.transitions {
+            sqlx::query(
+                "INSERT INTO transitions (workspace_id, profile_id, dimension, from_value, \
+                 to_value, at, reason) VALUES (?,?,?,?,?,?,?)",
+            )
+            .bind(transition.workspace_id.0)
+            .bind(transition.profile_id.0)
+            .bind(transition.dimension.as_str())
+            .bind(transition.from.as_deref())
+            .bind(transition.to.as_str())
+            .bind(transition.at.as_millis())
+            .bind(transition.reason.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        for conflict in &batch.conflicts {
+            let ids: Vec<i64> = conflict.conflicting.iter().map(|id| id.0).collect();
+            sqlx::query(
+                "INSERT INTO identity_conflicts (workspace_id, seq, profile_id, conflicting, \
+                 reason, at) VALUES (?,?,?,?,?,?)",
+            )
+            .bind(conflict.workspace_id.0)
+            .bind(conflict.seq)
+            .bind(conflict.profile_id.0)
+            .bind(json::ids_to_json(&ids))
+            .bind(conflict.reason.as_str())
+            .bind(conflict.at.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        for merge in &batch.merges {
+            if merge.absorbed == merge.survivor {
+                return Err(StoreError::Invalid(format!(
+                    "profile {} cannot be merged into itself",
+                    merge.survivor
+                )));
+            }
+            let survivor: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM profiles WHERE workspace_id = ? AND id = ? AND merged_into IS NULL",
+            )
+            .bind(merge.workspace_id.0)
+            .bind(merge.survivor.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if survivor.is_none() {
+                return Err(StoreError::Invalid(format!(
+                    "merge survivor {} is not a live profile of workspace {}",
+                    merge.survivor, merge.workspace_id
+                )));
+            }
+            let result = sqlx::query(
+                "UPDATE profiles SET merged_into = ?1 \
+                 WHERE workspace_id = ?2 AND (id = ?3 OR merged_into = ?3)",
+            )
+            .bind(merge.survivor.0)
+            .bind(merge.workspace_id.0)
+            .bind(merge.absorbed.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if result.rows_affected() == 0 {
+                return Err(StoreError::Invalid(format!(
+                    "merged profile {} is not in workspace {}",
+                    merge.absorbed, merge.workspace_id
+                )));
+            }
+            for table in ["identities", "events", "orders", "transitions"] {
+                let sql = format!(
+                    "UPDATE {table} SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?"
+                );
+                sqlx::query(&sql)
+                    .bind(merge.survivor.0)
+                    .bind(merge.workspace_id.0)
+                    .bind(merge.absorbed.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO cursors (name, seq) VALUES (?, ?) \
+             ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+        )
+        .bind(&batch.cursor_name)
+        .bind(batch.cursor_to)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace, profile = %id))]
+    async fn profile(
+        &self,
+        workspace: WorkspaceId,
+        id: ProfileId,
+    ) -> StoreResult<Option<ProfileRecord>> {
+        match self.live_id(workspace, id).await? {
+            Some(live) => self.profile_row(workspace, live).await,
+            None => Ok(None),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace, kind = kind.as_str()))]
+    async fn profile_by_identity(
+        &self,
+        workspace: WorkspaceId,
+        kind: IdentityKind,
+        value: &str,
+    ) -> StoreResult<Option<ProfileRecord>> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT profile_id FROM identities WHERE workspace_id = ? AND kind = ? AND value = ?",
+        )
+        .bind(workspace.0)
+        .bind(kind.as_str())
+        .bind(value)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        match id {
+            Some(id) => self.profile(workspace, ProfileId(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace))]
+    async fn list_profiles(
+        &self,
+        workspace: WorkspaceId,
+        filter: &ProfileFilter,
+    ) -> StoreResult<Page<ProfileRecord>> {
+        let limit = filter.limit.clamp(1, MAX_PAGE);
+        let order_expr = keyset::sort_expression(filter.sort);
+        let mut sql = format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE workspace_id = ? AND merged_into IS NULL"
+        );
+        let mut binds = vec![Bind::Int(workspace.0)];
+        for (column, value) in [
+            ("phase", &filter.phase),
+            ("substate", &filter.substate),
+            ("stage", &filter.stage),
+        ] {
+            if let Some(value) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                binds.push(Bind::Text(value.clone()));
+            }
+        }
+        if let Some(audience) = &filter.audience {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM json_each(profiles.audiences) WHERE json_each.value = ?)",
+            );
+            binds.push(Bind::Text(audience.clone()));
+        }
+        let (comparison, direction) = match filter.direction {
+            Direction::Asc => (">", "ASC"),
+            Direction::Desc => ("<", "DESC"),
+        };
+        if let Some(cursor) = &filter.after {
+            let (value, id) = keyset::decode(cursor, filter.sort, filter.direction)?;
+            sql.push_str(&format!(" AND ({order_expr}, id) {comparison} (?, ?)"));
+            binds.push(match value {
+                keyset::SortValue::Millis(millis) => Bind::Int(millis),
+                keyset::SortValue::Score(score) => Bind::Float(score),
+            });
+            binds.push(Bind::Int(id));
+        }
+        sql.push_str(&format!(
+            " ORDER BY {order_expr} {direction}, id {direction} LIMIT ?"
+        ));
+        binds.push(Bind::Int(i64::from(limit) + 1));
+        let rows: Vec<SqliteRow> = bind_all(sqlx::query(&sql), binds)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        let mut items = rows
+            .iter()
+            .map(rows::profile)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|last| keyset::encode(filter.sort, filter.direction, last))
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace, profile = %profile))]
+    async fn profile_events(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<LoggedEvent>> {
+        let Some(live) = self.live_id(workspace, profile).await? else {
+            return Ok(Vec::new());
+        };
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND profile_id = ? \
+             AND seq < ? ORDER BY seq DESC LIMIT ?"
+        );
+        sqlx::query(&sql)
+            .bind(workspace.0)
+            .bind(live)
+            .bind(before_seq.unwrap_or(i64::MAX))
+            .bind(i64::from(limit.min(MAX_PAGE)))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::logged_event)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace, profile = %profile))]
+    async fn profile_orders(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+    ) -> StoreResult<Vec<OrderRecord>> {
+        let Some(live) = self.live_id(workspace, profile).await? else {
+            return Ok(Vec::new());
+        };
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE workspace_id = ? AND profile_id = ? \
+             ORDER BY placed_at, order_id"
+        );
+        sqlx::query(&sql)
+            .bind(workspace.0)
+            .bind(live)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::order)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace))]
+    async fn orders(
+        &self,
+        workspace: WorkspaceId,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<OrderRecord>> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE workspace_id = ? AND placed_at >= ? \
+             AND placed_at < ? ORDER BY placed_at, order_id"
+        );
+        sqlx::query(&sql)
+            .bind(workspace.0)
+            .bind(since.as_millis())
+            .bind(until.as_millis())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::order)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace, profile = %profile))]
+    async fn transitions(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+    ) -> StoreResult<Vec<TransitionRecord>> {
+        let Some(live) = self.live_id(workspace, profile).await? else {
+            return Ok(Vec::new());
+        };
+        sqlx::query(
+            "SELECT workspace_id, profile_id, dimension, from_value, to_value, at, reason \
+             FROM transitions WHERE workspace_id = ? AND profile_id = ? ORDER BY at, id",
+        )
+        .bind(workspace.0)
+        .bind(live)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(rows::transition)
+        .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace))]
+    async fn conflicts(&self, workspace: WorkspaceId) -> StoreResult<Vec<ConflictRecord>> {
+        sqlx::query(
+            "SELECT workspace_id, seq, profile_id, conflicting, reason, at \
+             FROM identity_conflicts WHERE workspace_id = ? ORDER BY id",
+        )
+        .bind(workspace.0)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(rows::conflict)
+        .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace))]
+    async fn phase_counts(&self, workspace: WorkspaceId) -> StoreResult<Vec<PhaseCount>> {
+        let rows = sqlx::query(
+            "SELECT phase, substate, stage, COUNT(*) FROM profiles \
+             WHERE workspace_id = ? AND merged_into IS NULL \
+             GROUP BY phase, substate, stage ORDER BY phase, substate, stage",
+        )
+        .bind(workspace.0)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(PhaseCount {
+                    phase: row.try_get(0).map_err(map_err)?,
+                    substate: row.try_get(1).map_err(map_err)?,
+                    stage: row.try_get(2).map_err(map_err)?,
+                    count: row.try_get::<i64, _>(3).map_err(map_err)?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_key(
+    tx: &mut Transaction<'_, Sqlite>,
+    workspace: WorkspaceId,
+    key: &NewKey,
+    now: Timestamp,
+) -> StoreResult<KeyRecord> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO api_keys (workspace_id, kind, hash, label, created_at) \
+         VALUES (?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(workspace.0)
+    .bind(key.kind.as_str())
+    .bind(key.hash.as_str())
+    .bind(key.label.as_str())
+    .bind(now.as_millis())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|error| conflict_as(error, || "a key with this hash exists".to_owned()))?;
+    Ok(KeyRecord {
+        id,
+        workspace_id: workspace,
+        kind: key.kind,
+        label: key.label.clone(),
+        created_at: now,
+        revoked_at: None,
+    })
+}

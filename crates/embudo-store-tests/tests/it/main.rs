@@ -1,0 +1,8 @@
+//! The storage conformance story: every test runs against every backend (SQLite always,
+//! PostgreSQL when `EMBUDO_TEST_PG_URL` is set), each in a fresh database.
+
+mod isolation;
+mod log;
+mod processing;
+mod reads;
+mod support;

@@ -1,0 +1,442 @@
+//! Processing batches: profiles, identities, merges, orders, transitions, conflicts, and the
+//! cursor committed with them, all or nothing.
+
+use embudo_core::identity::MatchedBy;
+use embudo_core::order::OrderLine;
+use embudo_core::{Timestamp, Value};
+use embudo_store::{
+    AppendStatus, ConflictRecord, IdentityKind, IdentityLink, IdentityQuery, Merge, OrderRecord,
+    ProfileFilter, ProfileId, StoreError, TransitionRecord, WorkspaceId,
+};
+use embudo_store_tests::{TestStore, track};
+
+use crate::support::{batch, profile, workspace};
+
+fn seq(status: &AppendStatus) -> i64 {
+    match status {
+        AppendStatus::Inserted { seq } => *seq,
+        AppendStatus::Duplicate => panic!("expected an insert"),
+    }
+}
+
+fn order(ws: WorkspaceId, profile: ProfileId, refunded: f64) -> OrderRecord {
+    OrderRecord {
+        workspace_id: ws,
+        order_id: "o-1".to_owned(),
+        profile_id: Some(profile),
+        placed_at: Timestamp::from_secs(20),
+        total: 30.0,
+        currency: Some("EUR".to_owned()),
+        lines: vec![OrderLine {
+            product_id: "p-1".to_owned(),
+            sku: Some("sku-1".to_owned()),
+            name: None,
+            category: Some("tea".to_owned()),
+            brand: None,
+            unit_price: 15.0,
+            quantity: 2.0,
+        }],
+        refunded,
+        cancelled: false,
+    }
+}
+
+fn link(ws: WorkspaceId, kind: IdentityKind, value: &str, profile: ProfileId) -> IdentityLink {
+    IdentityLink {
+        workspace_id: ws,
+        kind,
+        value: value.to_owned(),
+        profile_id: profile,
+    }
+}
+
+#[tokio::test]
+async fn batches_store_profiles_and_merges_repoint_everything() {
+    for test in TestStore::all().await {
+        let store = &*test.store;
+        let backend = test.backend;
+        let ws = workspace(store, "shop").await.id;
+        let events = [
+            track("e1", "Page", Some("a1"), 10),
+            track("e2", "Product Viewed", Some("a1"), 11),
+            track("e3", "Signed Up", None, 12),
+            track("e4", "Identify", Some("a1"), 13),
+        ];
+        let statuses = store.append_events(ws, &events).await.unwrap();
+        let seqs: Vec<i64> = statuses.iter().map(seq).collect();
+
+        let first = store.reserve_profile_ids(2).await.unwrap();
+        let (p1, p2) = (first, ProfileId(first.0 + 1));
+        let later = store.reserve_profile_ids(1).await.unwrap();
+        assert!(
+            later.0 >= first.0 + 2,
+            "{backend}: reserved ids are not handed out twice"
+        );
+
+        // Batch 1: an anonymous visitor and a known user.
+        let anon = profile(ws, p1, 11);
+        let mut known = profile(ws, p2, 12);
+        known.user_id = Some("u1".to_owned());
+        known.email = Some("ana@example.es".to_owned());
+        known.summary.phase = Some("II".to_owned());
+        known.summary.intent = Some(0.4);
+        known.summary.audiences = vec!["tea lovers".to_owned()];
+        let mut b = batch(store, seqs[2]).await;
+        assert_eq!(b.cursor_from, 0, "{backend}");
+        b.profiles = vec![anon.clone(), known.clone()];
+        b.identities = vec![
+            link(ws, IdentityKind::Anonymous, "a1", p1),
+            link(ws, IdentityKind::User, "u1", p2),
+            link(ws, IdentityKind::Email, "ana@example.es", p2),
+        ];
+        b.event_profiles = vec![(seqs[0], p1), (seqs[1], p1), (seqs[2], p2)];
+        b.orders = vec![order(ws, p1, 0.0)];
+        b.transitions = vec![TransitionRecord {
+            workspace_id: ws,
+            profile_id: p1,
+            dimension: "phase".to_owned(),
+            from: None,
+            to: "I".to_owned(),
+            at: Timestamp::from_secs(11),
+            reason: "landing page".to_owned(),
+        }];
+        b.conflicts = vec![ConflictRecord {
+            workspace_id: ws,
+            seq: seqs[2],
+            profile_id: p2,
+            conflicting: vec![p1],
+            reason: "two users".to_owned(),
+            at: Timestamp::from_secs(12),
+        }];
+        store.commit_processing(&b).await.unwrap();
+        assert_eq!(store.cursor("main").await.unwrap(), seqs[2], "{backend}");
+        assert_eq!(store.cursor("other").await.unwrap(), 0, "{backend}");
+
+        let anonymous_ids = ["a1".to_owned(), "unknown".to_owned()];
+        let user_ids = ["u1".to_owned()];
+        let emails = ["ana@example.es".to_owned()];
+        let mut found = store
+            .candidates(
+                ws,
+                IdentityQuery {
+                    anonymous_ids: &anonymous_ids,
+                    user_ids: &user_ids,
+                    emails: &emails,
+                },
+            )
+            .await
+            .unwrap();
+        found.sort_by_key(|m| m.kind);
+        let summary: Vec<_> = found
+            .iter()
+            .map(|m| {
+                (
+                    m.kind,
+                    m.value.as_str(),
+                    m.candidate.profile_id,
+                    m.candidate.user_id.as_deref(),
+                    m.candidate.matched_by,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    IdentityKind::Anonymous,
+                    "a1",
+                    p1.0,
+                    None,
+                    MatchedBy::AnonymousId
+                ),
+                (
+                    IdentityKind::User,
+                    "u1",
+                    p2.0,
+                    Some("u1"),
+                    MatchedBy::UserId
+                ),
+                (
+                    IdentityKind::Email,
+                    "ana@example.es",
+                    p2.0,
+                    Some("u1"),
+                    MatchedBy::Email
+                ),
+            ],
+            "{backend}"
+        );
+        let mut loaded = store
+            .load_profiles(ws, &[p2, p1, ProfileId(999_999)])
+            .await
+            .unwrap();
+        loaded.sort_by_key(|p| p.id);
+        assert_eq!(
+            loaded,
+            vec![anon.clone(), known.clone()],
+            "{backend}: round-trip"
+        );
+        assert_eq!(
+            store.profile(ws, p1).await.unwrap(),
+            Some(anon.clone()),
+            "{backend}"
+        );
+        let by_email = store
+            .profile_by_identity(ws, IdentityKind::Email, "ana@example.es")
+            .await
+            .unwrap();
+        assert_eq!(by_email.map(|p| p.id), Some(p2), "{backend}");
+        let p1_events: Vec<i64> = store
+            .profile_events(ws, p1, None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(p1_events, vec![seqs[1], seqs[0]], "{backend}: newest first");
+
+        // Batch 2: the visitor identifies as u1; the anonymous profile is folded into the
+        // known one, and the order is upserted with a refund.
+        let mut merged = known.clone();
+        merged.anonymous_ids = vec!["a1".to_owned()];
+        merged.last_seen = Timestamp::from_secs(13);
+        let mut b = batch(store, seqs[3]).await;
+        b.profiles = vec![merged.clone()];
+        b.event_profiles = vec![(seqs[3], p2)];
+        b.orders = vec![order(ws, p1, 12.5)];
+        b.merges = vec![Merge {
+            workspace_id: ws,
+            absorbed: p1,
+            survivor: p2,
+        }];
+        store.commit_processing(&b).await.unwrap();
+
+        assert_eq!(
+            store.profile(ws, p1).await.unwrap(),
+            Some(merged.clone()),
+            "{backend}"
+        );
+        let absorbed = store.load_profiles(ws, &[p1]).await.unwrap();
+        assert_eq!(absorbed[0].merged_into, Some(p2), "{backend}");
+        let found = store
+            .candidates(
+                ws,
+                IdentityQuery {
+                    anonymous_ids: &anonymous_ids,
+                    ..IdentityQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{backend}");
+        assert_eq!(
+            found[0].candidate.profile_id, p2.0,
+            "{backend}: identity re-pointed"
+        );
+        assert_eq!(
+            found[0].candidate.user_id.as_deref(),
+            Some("u1"),
+            "{backend}"
+        );
+        let p2_events: Vec<i64> = store
+            .profile_events(ws, p2, None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(
+            p2_events,
+            vec![seqs[3], seqs[2], seqs[1], seqs[0]],
+            "{backend}"
+        );
+        let page: Vec<i64> = store
+            .profile_events(ws, p1, Some(seqs[2]), 1)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(
+            page,
+            vec![seqs[1]],
+            "{backend}: before_seq and limit, via the survivor"
+        );
+        let orders = store.profile_orders(ws, p2).await.unwrap();
+        assert_eq!(
+            orders,
+            vec![order(ws, p2, 12.5)],
+            "{backend}: upserted and re-pointed"
+        );
+        let transitions = store.transitions(ws, p2).await.unwrap();
+        assert_eq!(transitions.len(), 1, "{backend}");
+        assert_eq!(transitions[0].profile_id, p2, "{backend}");
+        assert_eq!(transitions[0].reason, "landing page", "{backend}");
+        assert_eq!(
+            store.conflicts(ws).await.unwrap(),
+            b_conflicts(ws, seqs[2], p2, p1)
+        );
+        let listed = store
+            .list_profiles(
+                ws,
+                &ProfileFilter {
+                    limit: 10,
+                    ..ProfileFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        let ids: Vec<ProfileId> = listed.items.iter().map(|p| p.id).collect();
+        assert_eq!(
+            ids,
+            vec![p2],
+            "{backend}: merged-away profiles are not listed"
+        );
+        let in_period = store
+            .orders(ws, Timestamp::from_secs(20), Timestamp::from_secs(21))
+            .await
+            .unwrap();
+        assert_eq!(in_period.len(), 1, "{backend}");
+        assert!(
+            store
+                .orders(ws, Timestamp::from_secs(21), Timestamp::from_secs(99))
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}"
+        );
+
+        // Batch 3: the survivor is itself folded into a third profile; the first follows.
+        let p3 = store.reserve_profile_ids(1).await.unwrap();
+        let mut b = batch(store, seqs[3]).await;
+        b.profiles = vec![profile(ws, p3, 14)];
+        b.merges = vec![Merge {
+            workspace_id: ws,
+            absorbed: p2,
+            survivor: p3,
+        }];
+        store.commit_processing(&b).await.unwrap();
+        assert_eq!(store.profile(ws, p1).await.unwrap().map(|p| p.id), Some(p3));
+        let by_anon = store
+            .profile_by_identity(ws, IdentityKind::Anonymous, "a1")
+            .await
+            .unwrap();
+        assert_eq!(by_anon.map(|p| p.id), Some(p3), "{backend}");
+        assert_eq!(
+            store.profile_events(ws, p1, None, 10).await.unwrap().len(),
+            4
+        );
+    }
+}
+
+fn b_conflicts(ws: WorkspaceId, seq: i64, p2: ProfileId, p1: ProfileId) -> Vec<ConflictRecord> {
+    vec![ConflictRecord {
+        workspace_id: ws,
+        seq,
+        profile_id: p2,
+        conflicting: vec![p1],
+        reason: "two users".to_owned(),
+        at: Timestamp::from_secs(12),
+    }]
+}
+
+#[tokio::test]
+async fn a_failed_batch_leaves_nothing_behind() {
+    for test in TestStore::all().await {
+        let store = &*test.store;
+        let backend = test.backend;
+        let ws = workspace(store, "shop").await.id;
+        let statuses = store
+            .append_events(ws, &[track("e1", "Page", Some("a1"), 10)])
+            .await
+            .unwrap();
+        let seq1 = seq(&statuses[0]);
+        let p1 = store.reserve_profile_ids(1).await.unwrap();
+
+        // Everything valid but the last step: the merge names a survivor that does not exist.
+        let mut b = batch(store, seq1).await;
+        b.profiles = vec![profile(ws, p1, 10)];
+        b.identities = vec![link(ws, IdentityKind::Anonymous, "a1", p1)];
+        b.event_profiles = vec![(seq1, p1)];
+        b.orders = vec![order(ws, p1, 0.0)];
+        b.merges = vec![Merge {
+            workspace_id: ws,
+            absorbed: p1,
+            survivor: ProfileId(p1.0 + 1_000),
+        }];
+        let error = store.commit_processing(&b).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Invalid(_)),
+            "{backend}: {error}"
+        );
+        assert_nothing_committed(store, ws, p1, backend).await;
+
+        // A stale cursor: another processor got there first.
+        let mut stale = b.clone();
+        stale.merges.clear();
+        stale.cursor_from = 7;
+        let error = store.commit_processing(&stale).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Conflict(_)),
+            "{backend}: {error}"
+        );
+        assert_nothing_committed(store, ws, p1, backend).await;
+
+        // A profile of another workspace cannot be written through this one.
+        let other = workspace(store, "other").await.id;
+        let mut foreign = b.clone();
+        foreign.merges.clear();
+        foreign.event_profiles = vec![(seq1, p1)];
+        foreign.identities = vec![link(other, IdentityKind::Anonymous, "a1", p1)];
+        let error = store.commit_processing(&foreign).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Invalid(_)),
+            "{backend}: {error}"
+        );
+        assert_nothing_committed(store, ws, p1, backend).await;
+
+        // The same batch without the bad merge commits, and once only.
+        let mut good = b.clone();
+        good.merges.clear();
+        store.commit_processing(&good).await.unwrap();
+        assert_eq!(store.cursor("main").await.unwrap(), seq1, "{backend}");
+        let error = store.commit_processing(&good).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Conflict(_)),
+            "{backend}: replay is refused"
+        );
+        let log = store.read_log(0, 10).await.unwrap();
+        assert_eq!(log[0].profile_id, Some(p1), "{backend}");
+        let stored = store.profile(ws, p1).await.unwrap().unwrap();
+        assert_eq!(
+            stored.traits.get("plan").map(|t| &t.0),
+            Some(&Value::from("pro"))
+        );
+    }
+}
+
+async fn assert_nothing_committed(
+    store: &dyn embudo_store::Store,
+    ws: WorkspaceId,
+    p1: ProfileId,
+    backend: &str,
+) {
+    assert_eq!(store.cursor("main").await.unwrap(), 0, "{backend}");
+    assert_eq!(store.profile(ws, p1).await.unwrap(), None, "{backend}");
+    let found = store
+        .profile_by_identity(ws, IdentityKind::Anonymous, "a1")
+        .await
+        .unwrap();
+    assert_eq!(found, None, "{backend}");
+    assert!(
+        store.profile_orders(ws, p1).await.unwrap().is_empty(),
+        "{backend}"
+    );
+    let orders = store
+        .orders(ws, Timestamp::from_secs(0), Timestamp::from_secs(1_000))
+        .await
+        .unwrap();
+    assert!(orders.is_empty(), "{backend}");
+    let log = store.read_log(0, 10).await.unwrap();
+    assert_eq!(log[0].profile_id, None, "{backend}");
+}

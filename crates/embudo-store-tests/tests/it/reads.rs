@@ -1,0 +1,203 @@
+//! Reads: keyset pagination (stable under inserts), filters, sort orders, phase counts.
+
+use std::collections::HashSet;
+
+use embudo_core::Timestamp;
+use embudo_store::{
+    Direction, PageCursor, PhaseCount, ProfileFilter, ProfileId, ProfileRecord, SortField, Store,
+    StoreError, WorkspaceId,
+};
+use embudo_store_tests::TestStore;
+
+use crate::support::{batch, profile, workspace};
+
+fn numbered(ws: WorkspaceId, first: ProfileId, i: i64) -> ProfileRecord {
+    let mut record = profile(ws, ProfileId(first.0 + i), 1_000 + (i % 7) * 10);
+    record.summary.phase = Some(["I", "II", "III"][(i % 3) as usize].to_owned());
+    record.summary.substate = (i % 3 == 2).then(|| "active".to_owned());
+    record.summary.stage = Some(if i % 2 == 0 { "connect" } else { "explore" }.to_owned());
+    record.summary.intent = (i % 4 != 0).then_some((i % 5) as f64 / 10.0);
+    record.summary.audiences = if i % 5 == 0 {
+        vec!["vip".to_owned(), "tea".to_owned()]
+    } else {
+        vec!["tea".to_owned()]
+    };
+    record
+}
+
+async fn save(store: &dyn Store, records: Vec<ProfileRecord>) {
+    let mut b = batch(store, 0).await;
+    b.cursor_to = b.cursor_from;
+    b.profiles = records;
+    store.commit_processing(&b).await.unwrap();
+}
+
+async fn all_pages(store: &dyn Store, ws: WorkspaceId, filter: &ProfileFilter) -> Vec<ProfileId> {
+    let mut filter = filter.clone();
+    let mut ids = Vec::new();
+    loop {
+        let page = store.list_profiles(ws, &filter).await.unwrap();
+        ids.extend(page.items.iter().map(|p| p.id));
+        match page.next {
+            Some(next) => filter.after = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+#[tokio::test]
+async fn pages_are_stable_under_inserts_and_follow_the_sort() {
+    for test in TestStore::all().await {
+        let store = &*test.store;
+        let backend = test.backend;
+        let ws = workspace(store, "shop").await.id;
+        let first = store.reserve_profile_ids(100).await.unwrap();
+        let records: Vec<_> = (0..25).map(|i| numbered(ws, first, i)).collect();
+        save(store, records.clone()).await;
+
+        // Newest first, by last_seen then id, 10 at a time, with inserts between pages.
+        let mut filter = ProfileFilter {
+            limit: 10,
+            ..ProfileFilter::default()
+        };
+        let page1 = store.list_profiles(ws, &filter).await.unwrap();
+        assert_eq!(page1.items.len(), 10, "{backend}");
+        // One profile lands before the cursor (newer), one after it (older).
+        let mut newer = numbered(ws, first, 50);
+        newer.last_seen = Timestamp::from_secs(5_000);
+        let mut older = numbered(ws, first, 51);
+        older.last_seen = Timestamp::from_secs(1);
+        save(store, vec![newer.clone(), older.clone()]).await;
+        filter.after = page1.next.clone();
+        let rest = all_pages(store, ws, &filter).await;
+        let mut seen: Vec<ProfileId> = page1.items.iter().map(|p| p.id).collect();
+        seen.extend(rest);
+        let unique: HashSet<_> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "{backend}: no profile twice");
+        assert!(
+            !seen.contains(&newer.id),
+            "{backend}: a newer insert is not on later pages"
+        );
+        assert!(
+            seen.contains(&older.id),
+            "{backend}: an older insert shows up"
+        );
+        let mut expected = records.clone();
+        expected.push(older.clone());
+        expected.sort_by_key(|p| std::cmp::Reverse((p.last_seen, p.id)));
+        let expected: Vec<ProfileId> = expected.iter().map(|p| p.id).collect();
+        assert_eq!(seen, expected, "{backend}");
+
+        // Intent ascending: missing intents first, then by value, ties by id.
+        let by_intent = all_pages(
+            store,
+            ws,
+            &ProfileFilter {
+                sort: SortField::Intent,
+                direction: Direction::Asc,
+                limit: 4,
+                ..ProfileFilter::default()
+            },
+        )
+        .await;
+        let mut all = records.clone();
+        all.push(newer);
+        all.push(older);
+        all.sort_by(|a, b| {
+            let key = |p: &ProfileRecord| p.summary.intent.unwrap_or(f64::MIN);
+            key(a).total_cmp(&key(b)).then(a.id.cmp(&b.id))
+        });
+        let expected: Vec<ProfileId> = all.iter().map(|p| p.id).collect();
+        assert_eq!(by_intent, expected, "{backend}");
+
+        // Filters.
+        let vip_iii = all_pages(
+            store,
+            ws,
+            &ProfileFilter {
+                phase: Some("III".to_owned()),
+                audience: Some("vip".to_owned()),
+                limit: 100,
+                ..ProfileFilter::default()
+            },
+        )
+        .await;
+        let mut expected: Vec<ProfileId> = all
+            .iter()
+            .filter(|p| {
+                p.summary.phase.as_deref() == Some("III")
+                    && p.summary.audiences.iter().any(|a| a == "vip")
+            })
+            .map(|p| p.id)
+            .collect();
+        expected.sort();
+        let mut got = vip_iii.clone();
+        got.sort();
+        assert_eq!(got, expected, "{backend}");
+        assert!(!got.is_empty(), "{backend}: the filter matches something");
+
+        // A cursor made for another sort is refused.
+        let error = store
+            .list_profiles(
+                ws,
+                &ProfileFilter {
+                    sort: SortField::Clv,
+                    after: page1.next.clone(),
+                    limit: 10,
+                    ..ProfileFilter::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::Invalid(_)),
+            "{backend}: {error}"
+        );
+        let error = store
+            .list_profiles(
+                ws,
+                &ProfileFilter {
+                    after: Some(PageCursor("garbage".to_owned())),
+                    limit: 10,
+                    ..ProfileFilter::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::Invalid(_)),
+            "{backend}: {error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn phase_counts_count_live_profiles() {
+    for test in TestStore::all().await {
+        let store = &*test.store;
+        let backend = test.backend;
+        let ws = workspace(store, "shop").await.id;
+        let first = store.reserve_profile_ids(10).await.unwrap();
+        save(store, (0..6).map(|i| numbered(ws, first, i)).collect()).await;
+        let counts = store.phase_counts(ws).await.unwrap();
+        let row = |phase: &str, substate: Option<&str>, stage: &str, count| PhaseCount {
+            phase: Some(phase.to_owned()),
+            substate: substate.map(str::to_owned),
+            stage: Some(stage.to_owned()),
+            count,
+        };
+        let mut expected = vec![
+            row("I", None, "connect", 1),
+            row("I", None, "explore", 1),
+            row("II", None, "connect", 1),
+            row("II", None, "explore", 1),
+            row("III", Some("active"), "connect", 1),
+            row("III", Some("active"), "explore", 1),
+        ];
+        let mut counts_sorted = counts.clone();
+        let key = |c: &PhaseCount| (c.phase.clone(), c.substate.clone(), c.stage.clone());
+        counts_sorted.sort_by_key(key);
+        expected.sort_by_key(key);
+        assert_eq!(counts_sorted, expected, "{backend}");
+    }
+}

@@ -1,0 +1,72 @@
+use std::collections::BTreeMap;
+
+use embudo_core::order::OrderLine;
+use embudo_core::profile::Aggregates;
+use embudo_core::{Timestamp, Value};
+
+use super::*;
+
+fn sample() -> Value {
+    let mut map = BTreeMap::new();
+    map.insert("n".to_owned(), Value::Number(3.0));
+    map.insert("f".to_owned(), Value::Number(2.5));
+    map.insert("nan".to_owned(), Value::Number(f64::NAN));
+    map.insert("s".to_owned(), Value::from("a \"quoted\" \u{0} text"));
+    map.insert(
+        "l".to_owned(),
+        Value::List(vec![Value::Bool(true), Value::Null]),
+    );
+    Value::Map(map)
+}
+
+#[test]
+fn values_round_trip_and_non_finite_numbers_become_null() {
+    let text = value_to_json(&sample());
+    assert_eq!(
+        text,
+        r#"{"f":2.5,"l":[true,null],"n":3,"nan":null,"s":"a \"quoted\" \u0000 text"}"#
+    );
+    let back = value_from_json(&text).unwrap();
+    let mut expected = sample();
+    if let Value::Map(map) = &mut expected {
+        map.insert("nan".to_owned(), Value::Null);
+    }
+    assert_eq!(back, expected);
+    let mut buffer = Vec::new();
+    write_value(&mut buffer, &sample());
+    assert_eq!(String::from_utf8(buffer).unwrap(), text);
+}
+
+#[test]
+fn traits_lines_and_aggregates_round_trip() {
+    let mut traits = BTreeMap::new();
+    traits.insert(
+        "email".to_owned(),
+        (Value::from("a@b.es"), Timestamp::from_millis(5)),
+    );
+    let text = traits_to_json(&traits);
+    assert_eq!(text, r#"{"email":{"v":"a@b.es","t":5}}"#);
+    assert_eq!(traits_from_json(&text).unwrap(), traits);
+
+    let lines = vec![OrderLine {
+        product_id: "p1".to_owned(),
+        sku: None,
+        name: Some("Té".to_owned()),
+        category: None,
+        brand: None,
+        unit_price: 9.5,
+        quantity: 2.0,
+    }];
+    assert_eq!(lines_from_json(&lines_to_json(&lines)).unwrap(), lines);
+
+    let mut aggregates = Aggregates {
+        n_events: 4,
+        ..Aggregates::default()
+    };
+    aggregates.event_counts.insert("page".to_owned(), 4);
+    assert_eq!(
+        aggregates_from_json(&aggregates_to_json(&aggregates)).unwrap(),
+        aggregates
+    );
+    assert!(value_from_json("{").is_err());
+}

@@ -1,0 +1,192 @@
+//! The storage port of embudo: one dyn-compatible [`Store`] trait, its row-shaped data types,
+//! one error type, and helpers shared by the adapters (`embudo-store-sqlite`,
+//! `embudo-store-postgres`).
+//!
+//! No driver crate is a dependency here; adapters map driver errors into [`StoreError`].
+//!
+//! # Invariants every adapter keeps (checked by `embudo-store-tests`)
+//! - Every query that takes a [`WorkspaceId`] sees only that workspace's rows, whatever ids it
+//!   is given.
+//! - [`Store::append_events`] returns only after the events are committed and durable; a batch
+//!   is atomic; `(workspace, message_id)` is stored once.
+//! - Log sequence numbers are global, strictly increasing, and become visible in increasing
+//!   order, so a reader following [`Store::read_log`] never skips an event.
+//! - [`Store::commit_processing`] stores a whole [`ProcessingBatch`] and its cursor in one
+//!   transaction, or nothing.
+
+mod error;
+pub mod json;
+pub mod keyset;
+mod model;
+mod validate;
+
+use async_trait::async_trait;
+use embudo_core::{Event, Timestamp};
+
+pub use crate::error::{StoreError, StoreResult};
+pub use crate::model::*;
+pub use crate::validate::{MAX_ID_LEN, validate_event};
+
+/// The storage port. Used as `Arc<dyn Store>`.
+///
+/// Lookups return `Ok(None)` for a missing row; [`StoreError::NotFound`] is for operations on a
+/// row that must exist.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    // -- Workspaces and keys ------------------------------------------------------------------
+
+    /// Creates a workspace with its first keys, atomically. A taken name or key hash is a
+    /// [`StoreError::Conflict`].
+    async fn create_workspace(
+        &self,
+        name: &str,
+        keys: &[NewKey],
+        now: Timestamp,
+    ) -> StoreResult<Workspace>;
+
+    /// All workspaces, by id.
+    async fn workspaces(&self) -> StoreResult<Vec<Workspace>>;
+
+    async fn workspace(&self, id: WorkspaceId) -> StoreResult<Option<Workspace>>;
+
+    /// Adds a key; a taken hash is a [`StoreError::Conflict`], an unknown workspace
+    /// [`StoreError::NotFound`].
+    async fn add_key(
+        &self,
+        workspace: WorkspaceId,
+        key: &NewKey,
+        now: Timestamp,
+    ) -> StoreResult<KeyRecord>;
+
+    /// The workspace's keys (revoked ones included), by id.
+    async fn keys(&self, workspace: WorkspaceId) -> StoreResult<Vec<KeyRecord>>;
+
+    /// The active (not revoked) key with this hash.
+    async fn find_key(&self, hash: &str) -> StoreResult<Option<KeyRecord>>;
+
+    /// Revokes a key of this workspace; [`StoreError::NotFound`] if it has no such key.
+    /// Revoking twice keeps the first time.
+    async fn revoke_key(
+        &self,
+        workspace: WorkspaceId,
+        key_id: i64,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    // -- The event log ------------------------------------------------------------------------
+
+    /// Appends events, atomically and durably, one status per event in input order. An event
+    /// whose `(workspace, message_id)` is already stored (or appears earlier in `events`) is a
+    /// [`AppendStatus::Duplicate`]. Events failing [`validate_event`] make the whole call fail
+    /// with [`StoreError::Invalid`] naming the index, and nothing is written: callers that want
+    /// to keep the good events of a batch validate first. Large batches (thousands, for
+    /// imports) are expected and fast.
+    async fn append_events(
+        &self,
+        workspace: WorkspaceId,
+        events: &[Event],
+    ) -> StoreResult<Vec<AppendStatus>>;
+
+    /// Events of all workspaces with `seq > after_seq`, by seq, at most `limit`.
+    async fn read_log(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<LoggedEvent>>;
+
+    /// The highest seq stored (0 when the log is empty).
+    async fn log_head(&self) -> StoreResult<i64>;
+
+    // -- Processing ---------------------------------------------------------------------------
+
+    /// The named processor's cursor: the last seq it committed (0 at first).
+    async fn cursor(&self, name: &str) -> StoreResult<i64>;
+
+    /// Reserves `n` consecutive profile ids and returns the first. Reserved ids are never handed
+    /// out again, used or not.
+    async fn reserve_profile_ids(&self, n: u32) -> StoreResult<ProfileId>;
+
+    /// The live profiles holding any of these identities, one match per identity found.
+    async fn candidates(
+        &self,
+        workspace: WorkspaceId,
+        query: IdentityQuery<'_>,
+    ) -> StoreResult<Vec<IdentityMatch>>;
+
+    /// The profiles with these ids, as stored (merged ones included), in no particular order;
+    /// unknown ids are left out.
+    async fn load_profiles(
+        &self,
+        workspace: WorkspaceId,
+        ids: &[ProfileId],
+    ) -> StoreResult<Vec<ProfileRecord>>;
+
+    /// Commits a processing batch and moves the cursor, in one transaction. Fails with
+    /// [`StoreError::Conflict`] (writing nothing) when the cursor is no longer
+    /// `batch.cursor_from`. Every record's workspace must exist.
+    async fn commit_processing(&self, batch: &ProcessingBatch) -> StoreResult<()>;
+
+    // -- Reads --------------------------------------------------------------------------------
+
+    /// A profile; a merged-away id leads to its survivor.
+    async fn profile(
+        &self,
+        workspace: WorkspaceId,
+        id: ProfileId,
+    ) -> StoreResult<Option<ProfileRecord>>;
+
+    /// The live profile holding this identity.
+    async fn profile_by_identity(
+        &self,
+        workspace: WorkspaceId,
+        kind: IdentityKind,
+        value: &str,
+    ) -> StoreResult<Option<ProfileRecord>>;
+
+    /// Lists live profiles, filtered and sorted, one keyset page at a time.
+    async fn list_profiles(
+        &self,
+        workspace: WorkspaceId,
+        filter: &ProfileFilter,
+    ) -> StoreResult<Page<ProfileRecord>>;
+
+    /// A profile's events (those of profiles merged into it included), newest first, with
+    /// `seq < before_seq` when given, at most `limit`. A merged-away id leads to its survivor.
+    async fn profile_events(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<LoggedEvent>>;
+
+    /// A profile's orders, by `placed_at`. A merged-away id leads to its survivor.
+    async fn profile_orders(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+    ) -> StoreResult<Vec<OrderRecord>>;
+
+    /// Orders placed in `[since, until)`, by `placed_at` then order id (for model building).
+    async fn orders(
+        &self,
+        workspace: WorkspaceId,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<OrderRecord>>;
+
+    /// A profile's transitions, oldest first. A merged-away id leads to its survivor.
+    async fn transitions(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+    ) -> StoreResult<Vec<TransitionRecord>>;
+
+    /// The workspace's recorded identity conflicts, oldest first.
+    async fn conflicts(&self, workspace: WorkspaceId) -> StoreResult<Vec<ConflictRecord>>;
+
+    /// Live profiles counted by phase, sub-state and stage.
+    async fn phase_counts(&self, workspace: WorkspaceId) -> StoreResult<Vec<PhaseCount>>;
+}
+
+#[cfg(test)]
+mod tests;
