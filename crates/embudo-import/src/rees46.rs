@@ -1,0 +1,164 @@
+//! Behaviour events in the REES46 layout:
+//! `event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session`.
+//!
+//! `view` → `Product Viewed`, `cart` → `Product Added`, `remove_from_cart` → `Product Removed`,
+//! `purchase` → `Order Completed` with one line, its order id derived from session, product and
+//! time. Properties: `product_id`, `category` (`category_code`, else `category_id`),
+//! `category_id`, `brand`, `price`; ids stay strings (the category ids do not fit a float).
+//! `userId` is `user_id`; the session is `context.session_id`. The message id is a hash of the
+//! row, with its occurrence number when the same row comes again.
+
+use std::collections::BTreeMap;
+
+use csv::ByteRecord;
+use embudo_core::{Timestamp, Value};
+
+use crate::common::{Occurrences, Track, map, number, parse_time, record_hash, string, text};
+use crate::read::{CsvConverter, reject, skip};
+use crate::{ImportError, ImportOptions, Output};
+
+const COLUMNS: [&str; 9] = [
+    "event_time",
+    "event_type",
+    "product_id",
+    "category_id",
+    "category_code",
+    "brand",
+    "price",
+    "user_id",
+    "user_session",
+];
+
+pub(crate) struct Rees46 {
+    /// Column index of each of [`COLUMNS`].
+    index: [usize; 9],
+    received_at: Timestamp,
+    occurrences: Occurrences,
+}
+
+impl Rees46 {
+    pub(crate) fn new(header: &[String], options: &ImportOptions) -> Result<Rees46, ImportError> {
+        let mut index = [0; 9];
+        for (slot, name) in index.iter_mut().zip(COLUMNS) {
+            *slot = header
+                .iter()
+                .position(|column| column == name)
+                .ok_or_else(|| ImportError::MissingColumn {
+                    field: name.to_owned(),
+                    column: name.to_owned(),
+                })?;
+        }
+        Ok(Rees46 {
+            index,
+            received_at: options.received_at,
+            occurrences: Occurrences::default(),
+        })
+    }
+}
+
+impl CsvConverter for Rees46 {
+    fn record(&mut self, line: u64, record: &ByteRecord, out: &mut Output) {
+        let field = |i: usize| text(record.get(self.index[i]).unwrap_or_default());
+        let event_time = field(0);
+        let Some(timestamp) = parse_time(&event_time, None) else {
+            return reject(out, line, record, "event_time", "is not a date-time");
+        };
+        let event_type = field(1);
+        let name = match &*event_type {
+            "view" => "Product Viewed",
+            "cart" => "Product Added",
+            "remove_from_cart" => "Product Removed",
+            "purchase" => "Order Completed",
+            _ => {
+                return reject(
+                    out,
+                    line,
+                    record,
+                    "event_type",
+                    "is not view, cart, remove_from_cart or purchase",
+                );
+            }
+        };
+        let user_id = field(7);
+        if user_id.is_empty() {
+            return skip(
+                out,
+                line,
+                "user_id",
+                "is empty: the row cannot belong to a person",
+            );
+        }
+        let product_id = field(2);
+        if product_id.is_empty() {
+            return reject(out, line, record, "product_id", "is empty");
+        }
+        let price_text = field(6);
+        let price = if price_text.is_empty() {
+            None
+        } else {
+            match number(&price_text) {
+                Some(price) if price >= 0.0 => Some(price),
+                _ => {
+                    return reject(out, line, record, "price", "is not a non-negative number");
+                }
+            }
+        };
+        let category_id = field(3);
+        let category_code = field(4);
+        let brand = field(5);
+        let session = field(8);
+
+        let mut product = map();
+        product.insert("product_id".to_owned(), string(&product_id));
+        let category = if category_code.is_empty() {
+            &category_id
+        } else {
+            &category_code
+        };
+        if !category.is_empty() {
+            product.insert("category".to_owned(), string(category));
+        }
+        if !category_id.is_empty() {
+            product.insert("category_id".to_owned(), string(&category_id));
+        }
+        if !brand.is_empty() {
+            product.insert("brand".to_owned(), string(&brand));
+        }
+        if let Some(price) = price {
+            product.insert("price".to_owned(), Value::Number(price));
+        }
+        let properties = if event_type == "purchase" {
+            product.insert("quantity".to_owned(), Value::Number(1.0));
+            let mut order = BTreeMap::new();
+            order.insert(
+                "order_id".to_owned(),
+                Value::String(format!("{session}:{product_id}:{event_time}")),
+            );
+            order.insert("total".to_owned(), Value::Number(price.unwrap_or(0.0)));
+            order.insert(
+                "products".to_owned(),
+                Value::List(vec![Value::Map(product)]),
+            );
+            order
+        } else {
+            product
+        };
+        let mut context = map();
+        if !session.is_empty() {
+            context.insert("session_id".to_owned(), string(&session));
+        }
+        let message_id = self.occurrences.message_id("rees46", record_hash(record));
+        let event = Track {
+            message_id,
+            name,
+            user_id: Some(user_id.into_owned()),
+            anonymous_id: None,
+            timestamp,
+            received_at: self.received_at,
+            properties,
+            context,
+        }
+        .into_event();
+        out.push_event(event, line, || crate::common::raw_record(record));
+    }
+}
