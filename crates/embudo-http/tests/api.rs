@@ -1,0 +1,387 @@
+//! The HTTP surface end to end without a socket: the real router, service and SQLite store
+//! (in memory), driven with `oneshot`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use embudo_http::{AppState, HttpSettings, router};
+use embudo_service::{Embudo, FixedClock, ServiceSettings};
+use embudo_store_sqlite::SqliteStore;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct App {
+    router: Router,
+    embudo: Embudo,
+    write_key: String,
+    admin_token: String,
+}
+
+async fn app() -> App {
+    let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+    let clock = Arc::new(FixedClock::new(
+        embudo_core::Timestamp::parse("2026-05-01T12:00:00Z").unwrap(),
+    ));
+    let embudo = Embudo::new(store, clock, ServiceSettings::default());
+    let created = embudo.create_workspace("tienda").await.unwrap();
+    let settings = HttpSettings::default();
+    let router = router(AppState::new(embudo.clone(), &settings), &settings);
+    App {
+        router,
+        embudo,
+        write_key: created.write_key,
+        admin_token: created.admin_token,
+    }
+}
+
+fn basic(key: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+    )
+}
+
+impl App {
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)));
+        (status, body)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let request = Request::post(path)
+            .header(header::AUTHORIZATION, basic(&self.write_key))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// The first profile a listing query returns.
+    async fn first(&self, query: &str) -> Value {
+        self.get(&format!("/api/v1/profiles?{query}")).await.1["items"][0].clone()
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let request = Request::get(path)
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.admin_token),
+            )
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
+}
+
+#[tokio::test]
+async fn identify_track_page_and_batch_land_in_one_profile() {
+    let app = app().await;
+    let ok = json!({"success": true});
+    let page = json!({"anonymousId": "anon-1", "messageId": "p1", "timestamp": "2026-05-01T10:00:00Z",
+                      "properties": {"path": "/blog/como-elegir"}});
+    assert_eq!(
+        app.post("/v1/page", page).await,
+        (StatusCode::OK, ok.clone())
+    );
+    let track = json!({"anonymousId": "anon-1", "event": "Product Viewed", "messageId": "t1",
+                       "timestamp": "2026-05-01T10:05:00Z",
+                       "properties": {"product_id": "zap-42", "category": "zapatillas", "price": 80}});
+    assert_eq!(
+        app.post("/v1/track", track).await,
+        (StatusCode::OK, ok.clone())
+    );
+    let identify = json!({"anonymousId": "anon-1", "userId": "ana", "messageId": "i1",
+                          "timestamp": "2026-05-01T10:06:00Z", "traits": {"email": "Ana@Example.es", "name": "Ana"}});
+    assert_eq!(
+        app.post("/v1/identify", identify).await,
+        (StatusCode::OK, ok)
+    );
+    let batch = json!({"batch": [
+        {"type": "track", "userId": "ana", "event": "Order Completed", "messageId": "o1",
+         "timestamp": "2026-05-01T10:20:00Z",
+         "properties": {"order_id": "A-1", "total": 80, "currency": "EUR",
+                        "products": [{"product_id": "zap-42", "price": 80, "quantity": 1}]}},
+        {"type": "track", "userId": "ana", "event": "Order Completed", "messageId": "o1"}
+    ]});
+    let (status, body) = app.post("/v1/batch", batch).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"success": true, "accepted": 2, "duplicates": 1, "rejected": []})
+    );
+
+    app.embudo.process_all().await.unwrap();
+    let (status, page) = app.get("/api/v1/profiles?user_id=ana").await;
+    assert_eq!(status, StatusCode::OK);
+    let profile = &page["items"][0];
+    assert_eq!(profile["anonymous_ids"], json!(["anon-1"]));
+    assert_eq!(profile["email"], json!("ana@example.es"));
+    assert_eq!(profile["traits"]["name"], json!("Ana"));
+    let aggregates = &profile["aggregates"];
+    assert_eq!(aggregates["n_events"], json!(4));
+    assert_eq!(aggregates["page_views"], json!({"blog": 1}));
+    assert_eq!(aggregates["distinct_products_viewed"], json!(1));
+    assert_eq!(aggregates["orders"], json!(1));
+    assert_eq!(aggregates["revenue"], json!(80.0));
+    assert_eq!(profile["first_seen"], json!("2026-05-01T10:00:00.000Z"));
+    // She bought: phase III, an active customer.
+    assert_eq!(
+        (profile["phase"].clone(), profile["substate"].clone()),
+        (json!("III"), json!("active"))
+    );
+
+    let id = profile["id"].as_i64().unwrap();
+    let (_, by_anonymous) = app.get("/api/v1/profiles?anonymous_id=anon-1").await;
+    assert_eq!(by_anonymous["items"][0]["id"], json!(id));
+    let (_, by_email) = app.get("/api/v1/profiles?email=ANA@example.es").await;
+    assert_eq!(by_email["items"][0]["id"], json!(id));
+    let (_, events) = app
+        .get(&format!("/api/v1/profiles/{id}/events?limit=2"))
+        .await;
+    let names: Vec<_> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("track"), json!("identify")]);
+    let (_, orders) = app.get(&format!("/api/v1/profiles/{id}/orders")).await;
+    assert_eq!(
+        orders["items"][0]["lines"][0]["product_id"],
+        json!("zap-42")
+    );
+}
+
+#[tokio::test]
+async fn bad_messages_get_specific_errors_and_good_neighbours_are_kept() {
+    let app = app().await;
+    let batch = json!({"batch": [
+        {"type": "track", "userId": "u1", "event": "Signed Up", "messageId": "good-1"},
+        {"type": "track", "userId": "u1", "messageId": "no-event"},
+        {"type": "identify", "messageId": "no-ids"},
+        {"type": "track", "userId": "u1", "event": "Product Viewed", "messageId": "good-2"}
+    ]});
+    let (status, body) = app.post("/v1/batch", batch).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"success": true, "accepted": 2, "duplicates": 0, "rejected": [
+            {"index": 1, "messageId": "no-event", "field": "event", "reason": "is required for track (the event's name)"},
+            {"index": 2, "messageId": "no-ids", "field": "userId", "reason": "either userId or anonymousId is required"}
+        ]})
+    );
+    let (status, body) = app
+        .post("/v1/track", json!({"userId": "u1", "event": 5}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], json!("invalid_message"));
+    assert_eq!(body["message"], json!("event: must be a string"));
+
+    let request = Request::post("/v1/track")
+        .header(header::AUTHORIZATION, basic(&app.write_key))
+        .body(Body::from("{not json"))
+        .unwrap();
+    let (status, body) = app.send(request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], json!("invalid_json"));
+
+    app.embudo.process_all().await.unwrap();
+    let (_, page) = app.get("/api/v1/profiles?user_id=u1").await;
+    assert_eq!(page["items"][0]["aggregates"]["n_events"], json!(2));
+}
+
+#[tokio::test]
+async fn keys_are_checked_and_workspaces_do_not_see_each_other() {
+    let app = app().await;
+    let other = app.embudo.create_workspace("otra tienda").await.unwrap();
+    // No key, an unknown key, and an admin token on the tracking API.
+    let request = Request::post("/v1/track")
+        .body(Body::from(r#"{"userId": "x", "event": "A"}"#))
+        .unwrap();
+    assert_eq!(app.send(request).await.0, StatusCode::UNAUTHORIZED);
+    let request = Request::post("/v1/track")
+        .header(header::AUTHORIZATION, basic("wk_nope"))
+        .body(Body::from(r#"{"userId": "x", "event": "A"}"#))
+        .unwrap();
+    assert_eq!(app.send(request).await.0, StatusCode::UNAUTHORIZED);
+    let request = Request::post("/v1/track")
+        .header(header::AUTHORIZATION, basic(&app.admin_token))
+        .body(Body::from(r#"{"userId": "x", "event": "A"}"#))
+        .unwrap();
+    assert_eq!(app.send(request).await.0, StatusCode::FORBIDDEN);
+    // The write key in the body works too.
+    let body = json!({"writeKey": other.write_key, "userId": "secreto", "event": "Signed Up"});
+    let request = Request::post("/v1/track")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    assert_eq!(app.send(request).await.0, StatusCode::OK);
+    app.embudo.process_all().await.unwrap();
+
+    // The first workspace's admin sees nothing of the other's profile, by identity or by id.
+    let (_, page) = app.get("/api/v1/profiles?user_id=secreto").await;
+    assert_eq!(page["items"], json!([]));
+    let other_profile = app
+        .embudo
+        .profile_by_identity(
+            other.workspace.id,
+            embudo_store::IdentityKind::User,
+            "secreto",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, _) = app
+        .get(&format!("/api/v1/profiles/{}", other_profile.id.0))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .get(&format!("/api/v1/profiles/{}/events", other_profile.id.0))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A write key cannot read.
+    let request = Request::get("/api/v1/profiles")
+        .header(header::AUTHORIZATION, format!("Bearer {}", app.write_key))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.send(request).await.0, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn gzip_bodies_and_size_limits() {
+    let app = app().await;
+    let body = json!({"batch": [{"type": "track", "userId": "u", "event": "Cart Viewed", "messageId": "gz"}]});
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(body.to_string().as_bytes()).unwrap();
+    let request = Request::post("/v1/batch")
+        .header(header::AUTHORIZATION, basic(&app.write_key))
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(encoder.finish().unwrap()))
+        .unwrap();
+    let (status, body) = app.send(request).await;
+    assert_eq!(
+        (status, body["accepted"].clone()),
+        (StatusCode::OK, json!(1))
+    );
+
+    let big = json!({"userId": "u", "event": "X", "properties": {"pad": "x".repeat(40_000)}});
+    let (status, body) = app.post("/v1/track", big).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], json!("too_large"));
+}
+
+#[tokio::test]
+async fn operations_endpoints_answer() {
+    let app = app().await;
+    let request = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    assert_eq!(
+        app.send(request("/healthz")).await,
+        (StatusCode::OK, json!("ok"))
+    );
+    assert_eq!(
+        app.send(request("/readyz")).await,
+        (StatusCode::OK, json!("ready"))
+    );
+    let (status, openapi) = app.send(request("/api/v1/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(openapi["paths"]["/v1/batch"].is_object());
+    let (status, script) = app.send(request("/tracker.js")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(script.as_str().unwrap().contains("sendBeacon"));
+    app.post("/v1/track", json!({"userId": "u", "event": "A"}))
+        .await;
+    let (status, metrics) = app.send(request("/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("embudo_ingest_events_total"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn identities_merge_on_identify_and_alias_but_never_two_known_users() {
+    let app = app().await;
+    let send = |batch: Value| app.post("/v1/batch", json!({ "batch": batch }));
+    send(json!([
+        {"type": "page", "anonymousId": "device-1", "messageId": "1", "properties": {"path": "/blog/x"}},
+        {"type": "identify", "anonymousId": "device-1", "userId": "ana", "messageId": "2"},
+        // Bea logs in on Ana's browser: her events must not land in Ana's profile.
+        {"type": "track", "anonymousId": "device-1", "userId": "bea", "event": "Product Viewed", "messageId": "3"},
+        {"type": "page", "anonymousId": "device-2", "messageId": "4", "properties": {"path": "/precios"}},
+        {"type": "alias", "previousId": "device-2", "userId": "carla", "messageId": "5"},
+        {"type": "track", "userId": "carla", "event": "Cart Viewed", "messageId": "6"}
+    ]))
+    .await;
+    app.embudo.process_all().await.unwrap();
+    let ana = app.first("user_id=ana").await;
+    let bea = app.first("user_id=bea").await;
+    assert_ne!(ana["id"], bea["id"]);
+    assert_eq!(ana["aggregates"]["n_events"], json!(2));
+    assert_eq!(bea["aggregates"]["n_events"], json!(1));
+    assert_eq!(app.first("anonymous_id=device-1").await["id"], ana["id"]);
+    let carla = app.first("user_id=carla").await;
+    assert_eq!(carla["aggregates"]["n_events"], json!(3));
+    assert_eq!(carla["aggregates"]["page_views"], json!({"pricing": 1}));
+    assert_eq!(app.first("anonymous_id=device-2").await["id"], carla["id"]);
+
+    let (_, listed) = app.get("/api/v1/profiles?limit=2").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    let next = listed["next"].as_str().unwrap().to_owned();
+    let (_, rest) = app
+        .get(&format!("/api/v1/profiles?limit=2&after={next}"))
+        .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    let (status, body) = app.get("/api/v1/profiles?sort=age").await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!("sort=\"age\" is not one of last_seen, intent, p_alive, clv")
+        )
+    );
+}
+
+#[tokio::test]
+async fn refunds_undo_the_order() {
+    let app = app().await;
+    let order = json!({"type": "track", "userId": "dani", "event": "Order Completed", "messageId": "o",
+                       "timestamp": "2026-04-01T10:00:00Z",
+                       "properties": {"order_id": "D-1", "total": 50, "products": [{"product_id": "p", "price": 50}]}});
+    let refund = json!({"type": "track", "userId": "dani", "event": "Order Refunded", "messageId": "r",
+                        "timestamp": "2026-04-03T10:00:00Z", "properties": {"order_id": "D-1"}});
+    app.post("/v1/batch", json!({"batch": [order]})).await;
+    app.embudo.process_all().await.unwrap();
+    app.post("/v1/batch", json!({"batch": [refund]})).await;
+    app.embudo.process_all().await.unwrap();
+    let (_, page) = app.get("/api/v1/profiles?user_id=dani").await;
+    let dani = &page["items"][0];
+    assert_eq!(dani["aggregates"]["orders"], json!(0));
+    assert_eq!(dani["aggregates"]["refunds"], json!(1));
+    assert_ne!(dani["phase"], json!("III"));
+    let id = dani["id"].as_i64().unwrap();
+    let (_, orders) = app.get(&format!("/api/v1/profiles/{id}/orders")).await;
+    // The refund (a later batch) keeps the order's lines.
+    assert_eq!(orders["items"][0]["refunded"], json!(50.0));
+    assert_eq!(orders["items"][0]["lines"][0]["product_id"], json!("p"));
+    let (_, transitions) = app.get(&format!("/api/v1/profiles/{id}/transitions")).await;
+    let phases: Vec<_> = transitions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["dimension"] == "phase")
+        .map(|t| t["to"].clone())
+        .collect();
+    assert_eq!(phases.first(), Some(&json!("III")));
+    assert_ne!(phases.last(), Some(&json!("III")));
+}

@@ -1,0 +1,73 @@
+//! Ingest: validated events into the durable log.
+//!
+//! An append returns only after the store committed it; profile processing follows from the log.
+
+use embudo_core::Event;
+use embudo_store::{AppendStatus, WorkspaceId};
+
+use crate::{Embudo, Result};
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IngestReceipt {
+    pub inserted: usize,
+    /// Messages whose id was already stored: retries, stored once.
+    pub duplicates: usize,
+    /// Events the store would not take, by index in the input, with the reason. The others
+    /// were stored.
+    pub rejected: Vec<(usize, String)>,
+}
+
+impl Embudo {
+    /// Appends events to the log, durably, and wakes the processor.
+    #[tracing::instrument(skip_all, fields(workspace_id = %workspace, n_events = events.len()))]
+    pub async fn ingest(&self, workspace: WorkspaceId, events: &[Event]) -> Result<IngestReceipt> {
+        let rejected: Vec<(usize, String)> = events
+            .iter()
+            .enumerate()
+            .filter_map(|(index, event)| {
+                embudo_store::validate_event(event)
+                    .err()
+                    .map(|err| (index, err.to_string()))
+            })
+            .collect();
+        // The common case (all valid) appends the caller's slice as it is.
+        let valid: Vec<Event>;
+        let to_append: &[Event] = if rejected.is_empty() {
+            events
+        } else {
+            valid = events
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| !rejected.iter().any(|(bad, _)| bad == index))
+                .map(|(_, event)| event.clone())
+                .collect();
+            &valid
+        };
+        if to_append.is_empty() {
+            return Ok(IngestReceipt {
+                rejected,
+                ..IngestReceipt::default()
+            });
+        }
+        let statuses = self.inner.store.append_events(workspace, to_append).await?;
+        let inserted = statuses
+            .iter()
+            .filter(|status| matches!(status, AppendStatus::Inserted { .. }))
+            .count();
+        let receipt = IngestReceipt {
+            inserted,
+            duplicates: statuses.len() - inserted,
+            rejected,
+        };
+        if inserted > 0 {
+            self.inner.log_grew.notify_one();
+        }
+        Ok(receipt)
+    }
+
+    /// Waits until new events may be in the log (or returns at once if they arrived meanwhile).
+    pub async fn log_grew(&self) {
+        self.inner.log_grew.notified().await;
+    }
+}

@@ -1,0 +1,47 @@
+//! A profile's phase, read at "now" from its stored engine state.
+
+use embudo_core::Timestamp;
+use embudo_core::phase::{self, Classification};
+use embudo_store::{ProfileId, WorkspaceId};
+
+use crate::process::{EngineState, context_of};
+use crate::{Embudo, Result};
+
+/// The classification of a profile now, and since when it has been in its phase.
+#[derive(Debug, Clone)]
+pub struct PhaseView {
+    pub profile_id: ProfileId,
+    pub classification: Classification,
+    /// When the profile last entered its current phase, if recorded.
+    pub since: Option<Timestamp>,
+}
+
+impl Embudo {
+    /// Evaluates a profile at the service's `now` (decay included), without changing it.
+    pub async fn phase(&self, workspace: WorkspaceId, id: ProfileId) -> Result<Option<PhaseView>> {
+        let Some(record) = self.inner.store.profile(workspace, id).await? else {
+            return Ok(None);
+        };
+        let state = EngineState::parse(&record.state).phase.unwrap_or_default();
+        let model = &self.inner.settings.phase_model;
+        let classification = phase::evaluate(
+            &state,
+            &record.aggregates,
+            &context_of(&record),
+            self.now(),
+            model,
+        );
+        let transitions = self.inner.store.transitions(workspace, record.id).await?;
+        let since = transitions
+            .iter()
+            .rev()
+            .find(|transition| transition.dimension == "phase")
+            .filter(|transition| transition.to == classification.phase.as_str())
+            .map(|transition| transition.at);
+        Ok(Some(PhaseView {
+            profile_id: record.id,
+            classification,
+            since,
+        }))
+    }
+}

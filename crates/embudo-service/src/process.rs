@@ -1,0 +1,694 @@
+//! Profile processing: the log, in order, into profiles.
+//!
+//! One step reads the next events after the processor's cursor, resolves identities (creating,
+//! attaching and merging profiles), folds every event into its profile's traits, aggregates and
+//! orders, and commits all of it with the moved cursor in one transaction. A crash between
+//! steps loses nothing: the next step starts again from the committed cursor, and the log can be
+//! replayed from zero into an empty profile set.
+
+use std::collections::{BTreeMap, HashMap};
+
+use embudo_core::event::Action;
+use embudo_core::identity::{self, Candidate, Identities, MatchedBy, Target};
+use embudo_core::phase::{self, Classification, PhaseState};
+use embudo_core::{Event, EventKind, Timestamp, Value};
+use embudo_store::{
+    ConflictRecord, IdentityKind, IdentityLink, IdentityQuery, LoggedEvent, Merge, OrderRecord,
+    ProcessingBatch, ProfileId, ProfileRecord, ProfileSummary, TransitionRecord, WorkspaceId,
+};
+
+use crate::{Embudo, Result};
+
+/// The profile processor's cursor name.
+pub const PROFILES_CURSOR: &str = "profiles";
+
+/// What one processing step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProcessOutcome {
+    pub events: usize,
+    pub profiles_touched: usize,
+    pub profiles_created: usize,
+    pub merges: usize,
+    pub conflicts: usize,
+    /// Order events that could not be read (kept in the log, reported in the logs).
+    pub bad_orders: usize,
+}
+
+impl Embudo {
+    /// Processes the next batch of the log. Returns a zero outcome when there is nothing to do.
+    #[tracing::instrument(skip_all)]
+    pub async fn process_pending(&self) -> Result<ProcessOutcome> {
+        let _step = self.inner.processing.lock().await;
+        let store = &self.inner.store;
+        let cursor = store.cursor(PROFILES_CURSOR).await?;
+        let limit = u32::try_from(self.inner.settings.process_batch).unwrap_or(u32::MAX);
+        let log = store.read_log(cursor, limit).await?;
+        let Some(last) = log.last() else {
+            return Ok(ProcessOutcome::default());
+        };
+        let mut batch = ProcessingBatch {
+            cursor_name: PROFILES_CURSOR.to_owned(),
+            cursor_from: cursor,
+            cursor_to: last.seq,
+            ..ProcessingBatch::default()
+        };
+        let mut outcome = ProcessOutcome {
+            events: log.len(),
+            ..ProcessOutcome::default()
+        };
+        let now = self.now();
+        let mut by_workspace: BTreeMap<WorkspaceId, Vec<&LoggedEvent>> = BTreeMap::new();
+        for logged in &log {
+            by_workspace
+                .entry(logged.workspace_id)
+                .or_default()
+                .push(logged);
+        }
+        for (workspace, events) in by_workspace {
+            let mut work = WorkspaceWork::load(self, workspace, &events).await?;
+            for logged in events {
+                work.apply(self, logged, now, &mut batch, &mut outcome)
+                    .await?;
+            }
+            work.finish(
+                &self.inner.settings.phase_model,
+                now,
+                &mut batch,
+                &mut outcome,
+            );
+        }
+        self.keep_stored_order_lines(&mut batch).await?;
+        store.commit_processing(&batch).await?;
+        Ok(outcome)
+    }
+
+    /// A refund or cancellation of an order stored by an earlier step carries no lines: the
+    /// upsert must keep the lines already stored.
+    async fn keep_stored_order_lines(&self, batch: &mut ProcessingBatch) -> Result<()> {
+        for record in batch
+            .orders
+            .iter_mut()
+            .filter(|record| record.lines.is_empty())
+        {
+            let Some(profile) = record.profile_id else {
+                continue;
+            };
+            let stored = self
+                .inner
+                .store
+                .profile_orders(record.workspace_id, profile)
+                .await?;
+            if let Some(found) = stored
+                .into_iter()
+                .find(|order| order.order_id == record.order_id)
+            {
+                record.lines = found.lines;
+            }
+        }
+        Ok(())
+    }
+
+    /// Processes until the log is drained. Returns the total.
+    pub async fn process_all(&self) -> Result<ProcessOutcome> {
+        let mut total = ProcessOutcome::default();
+        loop {
+            let step = self.process_pending().await?;
+            if step.events == 0 {
+                return Ok(total);
+            }
+            total.events += step.events;
+            total.profiles_touched += step.profiles_touched;
+            total.profiles_created += step.profiles_created;
+            total.merges += step.merges;
+            total.conflicts += step.conflicts;
+            total.bad_orders += step.bad_orders;
+        }
+    }
+}
+
+/// What the service keeps in a profile's opaque `state` column (JSON): the engine's state.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct EngineState {
+    #[serde(default)]
+    pub phase: Option<PhaseState>,
+}
+
+impl EngineState {
+    pub fn parse(text: &str) -> EngineState {
+        serde_json::from_str(text).unwrap_or_default()
+    }
+}
+
+/// A touched profile's engine state and its classification before this step.
+struct Engine {
+    state: PhaseState,
+    before: Option<Classification>,
+}
+
+/// One workspace's share of a step: the profiles it touches, and where each identity points.
+struct WorkspaceWork {
+    workspace: WorkspaceId,
+    profiles: HashMap<ProfileId, ProfileRecord>,
+    engines: HashMap<ProfileId, Engine>,
+    identities: HashMap<(IdentityKind, String), ProfileId>,
+    touched: Vec<ProfileId>,
+    created: usize,
+    /// Reserved but unused profile ids: `next..end`.
+    next_id: i64,
+    end_id: i64,
+}
+
+const ID_RESERVATION: u32 = 256;
+
+impl WorkspaceWork {
+    async fn load(
+        embudo: &Embudo,
+        workspace: WorkspaceId,
+        events: &[&LoggedEvent],
+    ) -> Result<WorkspaceWork> {
+        let mut anonymous_ids = Vec::new();
+        let mut user_ids = Vec::new();
+        let mut emails = Vec::new();
+        for logged in events {
+            let event = &logged.event;
+            anonymous_ids.extend(event.anonymous_id.iter().cloned());
+            user_ids.extend(event.user_id.iter().cloned());
+            emails.extend(event.email());
+            if let Some(previous) = &event.previous_id {
+                anonymous_ids.push(previous.clone());
+                user_ids.push(previous.clone());
+            }
+        }
+        for list in [&mut anonymous_ids, &mut user_ids, &mut emails] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        let store = &embudo.inner.store;
+        let query = IdentityQuery {
+            anonymous_ids: &anonymous_ids,
+            user_ids: &user_ids,
+            emails: &emails,
+        };
+        let matches = store.candidates(workspace, query).await?;
+        let mut identities = HashMap::with_capacity(matches.len());
+        let mut ids: Vec<ProfileId> = Vec::with_capacity(matches.len());
+        for found in matches {
+            let id = ProfileId(found.candidate.profile_id);
+            identities.insert((found.kind, found.value), id);
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let profiles = store
+            .load_profiles(workspace, &ids)
+            .await?
+            .into_iter()
+            .map(|record| (record.id, record))
+            .collect();
+        Ok(WorkspaceWork {
+            workspace,
+            profiles,
+            engines: HashMap::new(),
+            identities,
+            touched: Vec::new(),
+            created: 0,
+            next_id: 0,
+            end_id: 0,
+        })
+    }
+
+    async fn new_profile_id(&mut self, embudo: &Embudo) -> Result<ProfileId> {
+        if self.next_id == self.end_id {
+            let first = embudo
+                .inner
+                .store
+                .reserve_profile_ids(ID_RESERVATION)
+                .await?;
+            self.next_id = first.0;
+            self.end_id = first.0 + i64::from(ID_RESERVATION);
+        }
+        let id = ProfileId(self.next_id);
+        self.next_id += 1;
+        Ok(id)
+    }
+
+    fn candidates(&self, event: &Event, email: Option<&str>) -> Vec<Candidate> {
+        let mut candidates = Vec::new();
+        let mut add = |kind: IdentityKind, value: &str, matched_by: MatchedBy| {
+            if let Some(id) = self.identities.get(&(kind, value.to_owned())) {
+                let user_id = self
+                    .profiles
+                    .get(id)
+                    .and_then(|profile| profile.user_id.clone());
+                candidates.push(Candidate {
+                    profile_id: id.0,
+                    user_id,
+                    matched_by,
+                });
+            }
+        };
+        if let Some(user) = &event.user_id {
+            add(IdentityKind::User, user, MatchedBy::UserId);
+        }
+        if let Some(email) = email {
+            add(IdentityKind::Email, email, MatchedBy::Email);
+        }
+        if let Some(anonymous) = &event.anonymous_id {
+            add(IdentityKind::Anonymous, anonymous, MatchedBy::AnonymousId);
+        }
+        if let Some(previous) = &event.previous_id {
+            add(IdentityKind::Anonymous, previous, MatchedBy::PreviousId);
+            add(IdentityKind::User, previous, MatchedBy::PreviousId);
+        }
+        candidates
+    }
+
+    async fn apply(
+        &mut self,
+        embudo: &Embudo,
+        logged: &LoggedEvent,
+        now: Timestamp,
+        batch: &mut ProcessingBatch,
+        outcome: &mut ProcessOutcome,
+    ) -> Result<()> {
+        let event = &logged.event;
+        let email = event.email();
+        let identities = Identities {
+            anonymous_id: event.anonymous_id.as_deref(),
+            user_id: event.user_id.as_deref(),
+            email: email.as_deref(),
+            previous_id: event.previous_id.as_deref(),
+        };
+        let resolution = identity::resolve(identities, &self.candidates(event, email.as_deref()));
+        let target = match resolution.target {
+            Target::Existing(id) => ProfileId(id),
+            Target::New => {
+                let id = self.new_profile_id(embudo).await?;
+                self.profiles
+                    .insert(id, new_profile(self.workspace, id, event.timestamp, now));
+                self.created += 1;
+                id
+            }
+        };
+        for absorbed in resolution.absorbed.iter().copied().map(ProfileId) {
+            self.merge(absorbed, target, now, &embudo.inner.settings.phase_model);
+            batch.merges.push(Merge {
+                workspace_id: self.workspace,
+                absorbed,
+                survivor: target,
+            });
+            outcome.merges += 1;
+        }
+        if !resolution.conflicting.is_empty() {
+            batch.conflicts.push(ConflictRecord {
+                workspace_id: self.workspace,
+                seq: logged.seq,
+                profile_id: target,
+                conflicting: resolution
+                    .conflicting
+                    .iter()
+                    .copied()
+                    .map(ProfileId)
+                    .collect(),
+                reason: resolution.reason.clone().unwrap_or_default(),
+                at: now,
+            });
+            outcome.conflicts += 1;
+        }
+        self.link_identities(target, event, email.as_deref(), batch);
+        let action = match event.action(&embudo.inner.settings.page_rules) {
+            Ok(action) => action,
+            Err(err) => {
+                tracing::warn!(seq = logged.seq, error = %err, "order event could not be read; counted as a plain event");
+                outcome.bad_orders += 1;
+                Action::Other(event.name.clone().unwrap_or_default())
+            }
+        };
+        let model = &embudo.inner.settings.phase_model;
+        self.engine(target, model)
+            .state
+            .apply(event, &action, model);
+        let Some(profile) = self.profiles.get_mut(&target) else {
+            // Invariant: the target was loaded, created or is a merge survivor held above.
+            return Ok(());
+        };
+        apply_traits(profile, event);
+        profile.aggregates.apply(event, &action);
+        profile.first_seen = profile.first_seen.min(event.timestamp);
+        profile.last_seen = profile.last_seen.max(event.timestamp);
+        profile.updated_at = now;
+        order_records(self.workspace, target, &action, profile, batch);
+        batch.event_profiles.push((logged.seq, target));
+        if !self.touched.contains(&target) {
+            self.touched.push(target);
+        }
+        Ok(())
+    }
+
+    /// The engine state of a profile held in memory, read from its record on first use, with
+    /// the classification it had when last evaluated (at its `updated_at`).
+    fn engine(&mut self, id: ProfileId, model: &phase::PhaseModel) -> &mut Engine {
+        let profiles = &self.profiles;
+        self.engines
+            .entry(id)
+            .or_insert_with(|| match profiles.get(&id) {
+                Some(record) if record.state != "{}" => {
+                    let state = EngineState::parse(&record.state).phase.unwrap_or_default();
+                    let context = context_of(record);
+                    let before = phase::evaluate(
+                        &state,
+                        &record.aggregates,
+                        &context,
+                        record.updated_at,
+                        model,
+                    );
+                    Engine {
+                        state,
+                        before: Some(before),
+                    }
+                }
+                _ => Engine {
+                    state: PhaseState::default(),
+                    before: None,
+                },
+            })
+    }
+
+    /// Folds `absorbed` into `survivor` in memory; the store re-points the rows.
+    fn merge(
+        &mut self,
+        absorbed: ProfileId,
+        survivor: ProfileId,
+        now: Timestamp,
+        model: &phase::PhaseModel,
+    ) {
+        let absorbed_state = self.engine(absorbed, model).state.clone();
+        self.engine(survivor, model)
+            .state
+            .merge(&absorbed_state, model);
+        let Some(mut gone) = self.profiles.remove(&absorbed) else {
+            return;
+        };
+        for target in self.identities.values_mut() {
+            if *target == absorbed {
+                *target = survivor;
+            }
+        }
+        if let Some(profile) = self.profiles.get_mut(&survivor) {
+            profile.aggregates.merge(&gone.aggregates);
+            for (name, (value, at)) in std::mem::take(&mut gone.traits) {
+                match profile.traits.get(&name) {
+                    Some((_, current)) if *current >= at => {}
+                    _ => {
+                        profile.traits.insert(name, (value, at));
+                    }
+                }
+            }
+            for anonymous in &gone.anonymous_ids {
+                if !profile.anonymous_ids.contains(anonymous) {
+                    profile.anonymous_ids.push(anonymous.clone());
+                }
+            }
+            profile.user_id = profile.user_id.take().or(gone.user_id.take());
+            profile.email = profile.email.take().or(gone.email.take());
+            profile.first_seen = profile.first_seen.min(gone.first_seen);
+            profile.last_seen = profile.last_seen.max(gone.last_seen);
+            profile.created_at = profile.created_at.min(gone.created_at);
+            profile.updated_at = now;
+        }
+        gone.merged_into = Some(survivor);
+        gone.updated_at = now;
+        self.touched.retain(|id| *id != absorbed);
+        // The absorbed record is written with `merged_into` set.
+        self.profiles.insert(absorbed, gone);
+        if !self.touched.contains(&absorbed) {
+            self.touched.push(absorbed);
+        }
+    }
+
+    fn link_identities(
+        &mut self,
+        target: ProfileId,
+        event: &Event,
+        email: Option<&str>,
+        batch: &mut ProcessingBatch,
+    ) {
+        let workspace = self.workspace;
+        let Some(profile) = self.profiles.get_mut(&target) else {
+            return;
+        };
+        let mut link =
+            |kind: IdentityKind,
+             value: &str,
+             identities: &mut HashMap<(IdentityKind, String), ProfileId>| {
+                let key = (kind, value.to_owned());
+                if identities.contains_key(&key) {
+                    return false;
+                }
+                identities.insert(key, target);
+                batch.identities.push(IdentityLink {
+                    workspace_id: workspace,
+                    kind,
+                    value: value.to_owned(),
+                    profile_id: target,
+                });
+                true
+            };
+        if let Some(anonymous) = &event.anonymous_id
+            && link(IdentityKind::Anonymous, anonymous, &mut self.identities)
+        {
+            profile.anonymous_ids.push(anonymous.clone());
+        }
+        if let Some(user) = &event.user_id
+            && profile.user_id.as_deref().is_none_or(|known| known == user)
+            && link(IdentityKind::User, user, &mut self.identities)
+        {
+            profile.user_id = Some(user.clone());
+        }
+        if let Some(email) = email
+            && link(IdentityKind::Email, email, &mut self.identities)
+            && profile.email.is_none()
+        {
+            profile.email = Some(email.to_owned());
+        }
+    }
+
+    /// Evaluates every touched live profile at `now`, records its transitions, and moves the
+    /// records into the batch.
+    fn finish(
+        mut self,
+        model: &phase::PhaseModel,
+        now: Timestamp,
+        batch: &mut ProcessingBatch,
+        outcome: &mut ProcessOutcome,
+    ) {
+        outcome.profiles_touched += self.touched.len();
+        outcome.profiles_created += self.created;
+        for id in std::mem::take(&mut self.touched) {
+            let Some(mut record) = self.profiles.remove(&id) else {
+                continue;
+            };
+            if record.merged_into.is_none() {
+                // Every touched profile's engine was read when an event or a merge touched it.
+                let engine = self.engines.remove(&id).unwrap_or_else(|| Engine {
+                    state: EngineState::parse(&record.state).phase.unwrap_or_default(),
+                    before: None,
+                });
+                let context = context_of(&record);
+                let after =
+                    phase::evaluate(&engine.state, &record.aggregates, &context, now, model);
+                record_transitions(
+                    self.workspace,
+                    id,
+                    engine.before.as_ref(),
+                    &after,
+                    now,
+                    batch,
+                );
+                record.summary = summary_of(&after, &record.summary);
+                record.state = serde_json::to_string(&EngineState {
+                    phase: Some(engine.state),
+                })
+                .unwrap_or_else(|_| "{}".to_owned());
+            }
+            batch.profiles.push(record);
+        }
+    }
+}
+
+fn new_profile(
+    workspace: WorkspaceId,
+    id: ProfileId,
+    seen: Timestamp,
+    now: Timestamp,
+) -> ProfileRecord {
+    ProfileRecord {
+        id,
+        workspace_id: workspace,
+        user_id: None,
+        email: None,
+        anonymous_ids: Vec::new(),
+        traits: BTreeMap::new(),
+        aggregates: Default::default(),
+        state: "{}".to_owned(),
+        summary: ProfileSummary::default(),
+        first_seen: seen,
+        last_seen: seen,
+        created_at: now,
+        updated_at: now,
+        merged_into: None,
+    }
+}
+
+/// Traits of identify calls (and `context.traits` of any call), newest write wins per trait.
+fn apply_traits(profile: &mut ProfileRecord, event: &Event) {
+    let sources = [
+        (event.kind == EventKind::Identify).then_some(&event.traits),
+        event.context.get("traits"),
+    ];
+    for traits in sources.into_iter().flatten() {
+        let Value::Map(traits) = traits else { continue };
+        for (name, value) in traits {
+            match profile.traits.get(name) {
+                Some((_, at)) if *at > event.timestamp => {}
+                _ => {
+                    profile
+                        .traits
+                        .insert(name.clone(), (value.clone(), event.timestamp));
+                }
+            }
+        }
+    }
+}
+
+/// The order rows an order, refund or cancellation event changes.
+fn order_records(
+    workspace: WorkspaceId,
+    profile_id: ProfileId,
+    action: &Action,
+    profile: &ProfileRecord,
+    batch: &mut ProcessingBatch,
+) {
+    let (order_id, lines) = match action {
+        Action::OrderCompleted(order) => (&order.order_id, order.lines.clone()),
+        Action::OrderRefunded(refund) => (&refund.order_id, Vec::new()),
+        Action::OrderCancelled { order_id } => (order_id, Vec::new()),
+        _ => return,
+    };
+    let Some(facts) = profile.aggregates.orders.get(order_id) else {
+        return;
+    };
+    // Keep the lines of an order already in this batch when a refund follows it.
+    let lines = if lines.is_empty() {
+        batch
+            .orders
+            .iter()
+            .rev()
+            .find(|record| &record.order_id == order_id)
+            .map(|record| record.lines.clone())
+            .unwrap_or_default()
+    } else {
+        lines
+    };
+    batch
+        .orders
+        .retain(|record| &record.order_id != order_id || record.workspace_id != workspace);
+    batch.orders.push(OrderRecord {
+        workspace_id: workspace,
+        order_id: order_id.clone(),
+        profile_id: Some(profile_id),
+        placed_at: facts.placed_at,
+        total: facts.total,
+        currency: facts.currency.clone(),
+        lines,
+        refunded: facts.refunded,
+        cancelled: facts.cancelled,
+    });
+}
+
+/// What the phase engine needs to know beside the state. Consent to e-mail: an address is known
+/// and the person has not unsubscribed (an explicit `consent_email: false` trait withdraws it).
+pub(crate) fn context_of(record: &ProfileRecord) -> phase::Context<'_> {
+    let withdrawn = record
+        .traits
+        .get("consent_email")
+        .is_some_and(|(value, _)| value.as_bool() == Some(false));
+    phase::Context {
+        traits: None,
+        consents: phase::Consents {
+            email: record.email.is_some()
+                && record.aggregates.count("Unsubscribed") == 0
+                && !withdrawn,
+            sms: false,
+            push: false,
+        },
+        ..phase::Context::default()
+    }
+}
+
+fn summary_of(after: &Classification, previous: &ProfileSummary) -> ProfileSummary {
+    ProfileSummary {
+        phase: Some(after.phase.as_str().to_owned()),
+        substate: after.substate.map(|substate| substate.as_str().to_owned()),
+        stage: after.stage.map(|stage| stage.as_str().to_owned()),
+        confidence: Some(after.confidence),
+        audiences: after.audience.iter().map(|fit| fit.name.clone()).collect(),
+        ..previous.clone()
+    }
+}
+
+fn record_transitions(
+    workspace: WorkspaceId,
+    profile_id: ProfileId,
+    before: Option<&Classification>,
+    after: &Classification,
+    now: Timestamp,
+    batch: &mut ProcessingBatch,
+) {
+    let lang = phase::Lang::Es;
+    let Some(before) = before else {
+        // A new person enters the funnel.
+        batch.transitions.push(TransitionRecord {
+            workspace_id: workspace,
+            profile_id,
+            dimension: "phase".to_owned(),
+            from: None,
+            to: after.phase.as_str().to_owned(),
+            at: now,
+            reason: after
+                .evidence
+                .first()
+                .map(|evidence| evidence.describe(lang))
+                .unwrap_or_default(),
+        });
+        return;
+    };
+    for transition in phase::transitions(before, after, now) {
+        let (dimension, from, to) = match transition.change {
+            phase::Change::Phase { from, to } => (
+                "phase",
+                Some(from.as_str().to_owned()),
+                Some(to.as_str().to_owned()),
+            ),
+            phase::Change::Substate { from, to } => (
+                "substate",
+                from.map(|s| s.as_str().to_owned()),
+                to.map(|s| s.as_str().to_owned()),
+            ),
+            phase::Change::Stage { from, to } => (
+                "stage",
+                from.map(|s| s.as_str().to_owned()),
+                to.map(|s| s.as_str().to_owned()),
+            ),
+        };
+        batch.transitions.push(TransitionRecord {
+            workspace_id: workspace,
+            profile_id,
+            dimension: dimension.to_owned(),
+            from,
+            to: to.unwrap_or_else(|| "none".to_owned()),
+            at: transition.at,
+            reason: transition.describe(lang),
+        });
+    }
+}
