@@ -1,0 +1,10 @@
+//! The `embudo` binary's library half: command line, settings, telemetry and the composition
+//! root (which store, which server, which background tasks). It exists so that black-box tests
+//! drive the same code paths as `main`.
+
+pub mod bench;
+pub mod cli;
+pub mod import;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;

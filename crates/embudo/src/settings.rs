@@ -1,0 +1,123 @@
+//! Settings: built-in defaults, then the config file (`embudo.toml`, `[server]` section), then
+//! environment variables, then command-line flags (clap reads `EMBUDO_LISTEN` and
+//! `EMBUDO_DATABASE_URL` together with the flags). Raw values are validated once into
+//! [`Settings`].
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// Where the data lives, chosen by the URL's scheme.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StoreUrl {
+    /// Never prints a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreUrl::Sqlite(url) => write!(f, "Sqlite({url})"),
+            StoreUrl::Postgres(url) => write!(f, "Postgres({})", redact(url)),
+        }
+    }
+}
+
+impl StoreUrl {
+    pub fn parse(url: &str) -> anyhow::Result<StoreUrl> {
+        if url.starts_with("sqlite:") {
+            Ok(StoreUrl::Sqlite(url.to_owned()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(StoreUrl::Postgres(url.to_owned()))
+        } else {
+            anyhow::bail!(
+                "unsupported database url {:?}: use sqlite://FILE (the default, embedded) or postgres://USER@HOST/DB",
+                redact(url)
+            )
+        }
+    }
+}
+
+/// The URL with any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The `[server]` section of the config file; every field optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub rate_limit_per_second: Option<u32>,
+    pub json_logs: Option<bool>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct RawFile {
+    #[serde(default)]
+    pub server: RawServer,
+}
+
+/// Validated settings of the server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub store: StoreUrl,
+    pub rate_limit_per_second: Option<NonZeroU32>,
+    pub json_logs: bool,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://embudo.db";
+
+/// Reads the config file: the given path (must exist), else `embudo.toml` if present.
+pub fn read_file(path: Option<&Path>) -> anyhow::Result<(Option<PathBuf>, RawFile)> {
+    let path = match path {
+        Some(path) => Some(path.to_owned()),
+        None => Some(PathBuf::from("embudo.toml")).filter(|path| path.exists()),
+    };
+    let Some(path) = path else {
+        return Ok((None, RawFile::default()));
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("failed to read {}", path.display()))?;
+    let raw: RawFile =
+        toml::from_str(&text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+    Ok((Some(path), raw))
+}
+
+impl Settings {
+    /// Layers the flags (already merged with env by clap) over the file over the defaults.
+    pub fn resolve(
+        file: &RawServer,
+        listen: Option<&str>,
+        database_url: Option<&str>,
+    ) -> anyhow::Result<Settings> {
+        let listen = listen.or(file.listen.as_deref()).unwrap_or(DEFAULT_LISTEN);
+        let listen: SocketAddr = listen.parse().with_context(|| {
+            format!("listen address {listen:?} is not HOST:PORT (e.g. 127.0.0.1:8080)")
+        })?;
+        let url = database_url
+            .or(file.database_url.as_deref())
+            .unwrap_or(DEFAULT_DATABASE_URL);
+        Ok(Settings {
+            listen,
+            store: StoreUrl::parse(url)?,
+            rate_limit_per_second: NonZeroU32::new(file.rate_limit_per_second.unwrap_or(2_000)),
+            json_logs: file.json_logs.unwrap_or(false),
+        })
+    }
+}

@@ -1,0 +1,150 @@
+//! The composition root: the store chosen by URL, the service, the HTTP server and the profile
+//! processor, started together and stopped together.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use embudo_http::{AppState, HttpSettings};
+use embudo_service::{Embudo, ServiceSettings, SystemClock};
+use embudo_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::settings::{Settings, StoreUrl, redact};
+
+/// Opens (and migrates) the store the URL names.
+pub async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match url {
+        StoreUrl::Sqlite(url) => Arc::new(
+            embudo_store_sqlite::SqliteStore::connect(url)
+                .await
+                .with_context(|| format!("failed to open the SQLite store at {url}"))?,
+        ),
+        // FIXME(issue 2): wire embudo_store_postgres::PostgresStore once the adapter lands.
+        StoreUrl::Postgres(url) => {
+            anyhow::bail!(
+                "the PostgreSQL store is not available in this build yet ({})",
+                redact(url)
+            )
+        }
+    };
+    Ok(store)
+}
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    listener: TcpListener,
+    embudo: Embudo,
+    http: HttpSettings,
+}
+
+impl Application {
+    /// Opens the store and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let store = open_store(&settings.store).await?;
+        let embudo = Embudo::new(store, Arc::new(SystemClock), ServiceSettings::default());
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("failed to listen on {}", settings.listen))?;
+        let http = HttpSettings {
+            rate_limit_per_second: settings.rate_limit_per_second,
+            ..HttpSettings::default()
+        };
+        Ok(Application {
+            listener,
+            embudo,
+            http,
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    pub fn embudo(&self) -> &Embudo {
+        &self.embudo
+    }
+
+    /// Serves until `shutdown` is cancelled: in-flight requests finish, the processor stops
+    /// between steps. Returns the first error of either task.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.run_until_stopped_with(shutdown, true).await
+    }
+
+    /// As [`Application::run_until_stopped`]; `processing: false` leaves the log unprocessed
+    /// (benchmarks of ingest alone).
+    pub async fn run_until_stopped_with(
+        self,
+        shutdown: CancellationToken,
+        processing: bool,
+    ) -> anyhow::Result<()> {
+        let state = AppState::new(self.embudo.clone(), &self.http);
+        let router = embudo_http::router(state, &self.http);
+        let server_shutdown = shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(self.listener, router)
+                .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+                .await
+                .context("the HTTP server failed")
+        });
+        let processor = if processing {
+            tokio::spawn(run_processor(self.embudo.clone(), shutdown.clone()))
+        } else {
+            tokio::spawn(async { Ok(()) })
+        };
+        let (server, processor) = tokio::join!(server, processor);
+        server.context("the HTTP server task panicked")??;
+        processor.context("the processor task panicked")??;
+        Ok(())
+    }
+}
+
+/// Turns the log into profiles as events arrive, until cancelled.
+pub async fn run_processor(embudo: Embudo, cancel: CancellationToken) -> anyhow::Result<()> {
+    loop {
+        match embudo.process_pending().await {
+            Ok(outcome) if outcome.events > 0 => {
+                tracing::debug!(
+                    events = outcome.events,
+                    profiles = outcome.profiles_touched,
+                    "processed"
+                );
+                if cancel.is_cancelled() {
+                    return Ok(());
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "profile processing failed; retrying"),
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            () = embudo.log_grew() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,6 @@
+//! Black-box tests of the `embudo` binary: real processes, real HTTP.
+
+mod support;
+
+mod cli;
+mod durability;
