@@ -524,16 +524,17 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<()> {
         "{:>8}  {:>8} {:>8}  {:>8} {:>8}  {:>8} {:>8}",
         "", "acc", "ROC-AUC", "acc", "ROC-AUC", "acc", "ROC-AUC"
     )?;
-    for k in 0..=N_ATTRIBUTES {
+    let [gain, fixed, random] = &curves;
+    for (k, ((gain, fixed), random)) in gain.iter().zip(fixed).zip(random).enumerate() {
         writeln!(
             out,
             "{k:>8}  {:>8.4} {:>8.4}  {:>8.4} {:>8.4}  {:>8.4} {:>8.4}",
-            curves[0][k].accuracy,
-            curves[0][k].roc_auc,
-            curves[1][k].accuracy,
-            curves[1][k].roc_auc,
-            curves[2][k].accuracy,
-            curves[2][k].roc_auc
+            gain.accuracy,
+            gain.roc_auc,
+            fixed.accuracy,
+            fixed.roc_auc,
+            random.accuracy,
+            random.roc_auc
         )?;
     }
     writeln!(

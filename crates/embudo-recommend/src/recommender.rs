@@ -267,7 +267,7 @@ impl Recommender {
         let mut starts = Vec::with_capacity(n_products + 1);
         let mut neighbours = Vec::new();
         starts.push(0);
-        for i in 0..n_products {
+        for (i, &anchor_norm) in pow_alpha.iter().enumerate() {
             for &customer in buyers.of(i) {
                 let weight = customer_weight[customer as usize];
                 for &j in &customer_items[customer as usize] {
@@ -283,7 +283,7 @@ impl Recommender {
             for &j in &touched {
                 let j = j as usize;
                 if j != i && counts[j] >= params.min_common_customers {
-                    let cosine = weights[j] / (pow_alpha[i] * pow_beta[j]);
+                    let cosine = weights[j] / (anchor_norm * pow_beta[j]);
                     let similarity = cosine.powf(params.locality);
                     if similarity > 0.0 {
                         row.push(Neighbour {

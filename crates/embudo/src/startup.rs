@@ -22,13 +22,13 @@ pub async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
                 .await
                 .with_context(|| format!("failed to open the SQLite store at {url}"))?,
         ),
-        // FIXME(issue 2): wire embudo_store_postgres::PostgresStore once the adapter lands.
-        StoreUrl::Postgres(url) => {
-            anyhow::bail!(
-                "the PostgreSQL store is not available in this build yet ({})",
-                redact(url)
-            )
-        }
+        StoreUrl::Postgres(url) => Arc::new(
+            embudo_store_postgres::PostgresStore::connect(url)
+                .await
+                .with_context(|| {
+                    format!("failed to open the PostgreSQL store at {}", redact(url))
+                })?,
+        ),
     };
     Ok(store)
 }

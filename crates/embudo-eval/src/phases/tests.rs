@@ -24,7 +24,32 @@ fn shoppers_sessions_are_classified_from_behaviour() {
 0,0,0,0,3,60,0,0.05,18.5,0,Nov,1,1,1,1,Returning_Visitor,TRUE,TRUE
 ";
     let report = shoppers::read(reader(rows), SHOPPERS_HEADER).unwrap();
-    expect![[r#""#]].assert_eq(&report.to_table());
+    expect![[r#"
+        online_shoppers: 5 sessions, each classified at its end from its page counts alone (never the Revenue label)
+
+        behaviour with PageValues (> 0 → cart reached)
+          phase          n     buyers   rate
+          I                  2         0     0.0%
+          II                 3         2    66.7%
+            II conf<0.8      2         1    50.0%
+            II conf≥0.8      1         1   100.0%
+          III                0         0     0.0%
+          all                5         2    40.0%
+          lift (rate II / rate I): n/a
+
+        page counts only (PageValues ignored)
+          phase          n     buyers   rate
+          I                  3         1    33.3%
+          II                 2         1    50.0%
+            II conf<0.8      2         1    50.0%
+            II conf≥0.8      0         0     0.0%
+          III                0         0     0.0%
+          all                5         2    40.0%
+          lift (rate II / rate I): 1.50
+
+        note: 1 sessions have PageValues > 0 and get one Cart Viewed event in the first table
+        note: no session has an earlier order, so nobody is phase III here
+    "#]].assert_eq(&report.to_table());
 }
 
 #[test]
@@ -44,7 +69,12 @@ fn a_session_becomes_page_and_product_events() {
         .iter()
         .map(|event| format!("{} {:?}", event.timestamp, event.action(&rules).unwrap()))
         .collect();
-    expect![[r#""#]].assert_eq(&got.join("\n"));
+    expect![[r#"
+        2026-01-01T00:00:00.000Z PageViewed { category: Other, social_referral: false }
+        2026-01-01T00:00:10.000Z PageViewed { category: Blog, social_referral: false }
+        2026-01-01T00:00:40.000Z ProductViewed(ProductRef { product_id: Some("p0"), category: None, brand: None, price: None })
+        2026-01-01T00:01:00.000Z ProductViewed(ProductRef { product_id: Some("p1"), category: None, brand: None, price: None })
+        2026-01-01T00:01:20.000Z CartViewed"#]].assert_eq(&got.join("\n"));
 }
 
 const REES46_HEADER: &str =
@@ -66,7 +96,22 @@ fn rees46_people_are_classified_at_the_cutoff() {
     let at = Timestamp::parse("2019-10-01T01:30:00Z").unwrap();
     let until = Timestamp::parse("2019-10-01T02:50:00Z").unwrap();
     let report = rees46::read(reader(rows), REES46_HEADER, at, until).unwrap();
-    expect![[r#""#]].assert_eq(&report.to_table());
+    expect![[r#"
+        rees46: 6 events before 2019-10-01T01:30:00.000Z from 3 people fed through the engine; each person classified at 2019-10-01T01:30:00.000Z
+
+        classified at 2019-10-01T01:30:00.000Z, bought in [2019-10-01T01:30:00.000Z, 2019-10-01T02:50:00.000Z)
+          phase          n     buyers   rate
+          I                  1         0     0.0%
+          II                 1         1   100.0%
+            II conf<0.8      0         0     0.0%
+            II conf≥0.8      1         1   100.0%
+          III                1         0     0.0%
+          all                3         1    33.3%
+          lift (rate II / rate I): n/a
+
+        note: 1 people who bought in [2019-10-01T01:30:00.000Z, 2019-10-01T02:50:00.000Z) had no event before 2019-10-01T01:30:00.000Z and are not classified
+        note: 0 events were rejected by the order validation
+    "#]].assert_eq(&report.to_table());
 }
 
 #[test]
@@ -76,7 +121,7 @@ fn an_unknown_header_is_an_error() {
     let path = dir.join("x.csv");
     std::fs::write(&path, "a,b,c\n1,2,3\n").unwrap();
     let args = Args {
-        data: path.clone(),
+        data: path,
         json: false,
         at: "2019-10-01T01:30:00Z".to_owned(),
         until: "2019-10-01T02:50:00Z".to_owned(),

@@ -96,8 +96,8 @@ fn recommends_with_explanations_and_excludes_what_was_bought() {
         })
         .unwrap();
     expect![[r#"
-        p5 0.606 SimilarCustomers { customers: 1 }
-        p3 0.401 SimilarCustomers { customers: 1 }
+        p5 1.600 BoughtWith { anchor: ProductIdx(0), customers: 1, confidence: 0.5, lift: 0.8333333333333334 }
+        p3 1.236 BoughtWith { anchor: ProductIdx(1), customers: 1, confidence: 0.3333333333333333, lift: 0.5555555555555556 }
         p4 0.005 Popular { recent_customers: 0 }
     "#]]
     .assert_eq(&show(&recs));

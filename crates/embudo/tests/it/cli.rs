@@ -44,10 +44,10 @@ fn bad_settings_get_clear_errors() {
 #[test]
 fn first_serve_creates_the_default_workspace_and_answers_health() {
     let dir = TestDir::new();
-    let (mut child, url) = dir.serve();
+    let mut server = dir.serve();
+    let url = server.url.clone();
     let health = reqwest::blocking_get(&format!("{url}/healthz"));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill();
     assert_eq!(health, "ok");
     let listed = dir.run(&["workspace", "list"]);
     assert_output(&listed, true, "default", "");
@@ -55,7 +55,7 @@ fn first_serve_creates_the_default_workspace_and_answers_health() {
 
 mod reqwest {
     /// A GET from a fresh current-thread runtime (the tests are synchronous).
-    pub fn blocking_get(url: &str) -> String {
+    pub(crate) fn blocking_get(url: &str) -> String {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

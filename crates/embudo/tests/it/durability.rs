@@ -16,7 +16,8 @@ fn no_acknowledged_event_is_lost_when_the_server_is_killed() {
     let created = dir.run(&["workspace", "create", "tienda", "--json"]);
     let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
     let write_key = created["write_key"].as_str().unwrap().to_owned();
-    let (mut child, url) = dir.serve();
+    let mut server = dir.serve();
+    let url = server.url.clone();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -64,8 +65,7 @@ fn no_acknowledged_event_is_lost_when_the_server_is_killed() {
     while acknowledged.lock().unwrap().len() < 5_000 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap(); // SIGKILL on Unix: no shutdown, no flush.
-    child.wait().unwrap();
+    server.kill(); // SIGKILL on Unix: no shutdown, no flush.
     runtime.block_on(async {
         for sender in senders {
             let _ = sender.await;

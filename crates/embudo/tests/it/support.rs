@@ -1,32 +1,27 @@
 //! Running the built binary in a temporary directory.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Output, Stdio};
 
 /// A temporary working directory with its own SQLite database.
-pub struct TestDir {
-    pub dir: tempfile::TempDir,
+pub(crate) struct TestDir {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl TestDir {
-    pub fn new() -> TestDir {
+    pub(crate) fn new() -> TestDir {
         TestDir {
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
-    pub fn database_url(&self) -> String {
+    pub(crate) fn database_url(&self) -> String {
         format!("sqlite://{}", self.dir.path().join("embudo.db").display())
-    }
-
-    pub fn path(&self) -> PathBuf {
-        self.dir.path().to_owned()
     }
 
     // The tests start the binary under test; nothing else runs subprocesses.
     #[allow(clippy::disallowed_methods)]
-    pub fn command(&self, args: &[&str]) -> std::process::Command {
+    pub(crate) fn command(&self, args: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_embudo"));
         command
             .args(args)
@@ -38,19 +33,24 @@ impl TestDir {
         command
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
     }
 
-    /// Starts `embudo serve` on a free port and returns it with its base URL.
-    pub fn serve(&self) -> (Child, String) {
-        let mut child = self
+    /// Starts `embudo serve` on a free port; returns once it is listening.
+    pub(crate) fn serve(&self) -> Server {
+        let child = self
             .command(&["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
+        // From here on the process has an owner that kills and reaps it, even on a panic.
+        let mut server = Server {
+            child,
+            url: String::new(),
+        };
+        let stdout = server.child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         loop {
             let line = lines
@@ -58,18 +58,45 @@ impl TestDir {
                 .expect("serve exited before listening")
                 .unwrap();
             if let Some(rest) = line.strip_prefix("embudo listening on ") {
-                let url = rest.split_whitespace().next().unwrap().to_owned();
+                server.url = rest.split_whitespace().next().unwrap().to_owned();
                 // Keep draining stdout so the child never blocks on a full pipe.
                 std::thread::spawn(move || for _ in lines {});
-                return (child, url);
+                return server;
             }
         }
     }
 }
 
+/// A running `embudo serve`; killed (SIGKILL) and reaped when dropped.
+pub(crate) struct Server {
+    child: Child,
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub(crate) url: String,
+}
+
+impl Server {
+    /// SIGKILL on Unix: no shutdown, no flush.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Asserts with a readable expected/got block.
 #[track_caller]
-pub fn assert_output(output: &Output, success: bool, stdout_contains: &str, stderr_contains: &str) {
+pub(crate) fn assert_output(
+    output: &Output,
+    success: bool,
+    stdout_contains: &str,
+    stderr_contains: &str,
+) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let ok = output.status.success() == success
