@@ -33,6 +33,8 @@ pub struct EmbudoConfig {
 
 /// Parses and validates a configuration. `file` names the file in error messages. Sections
 /// and keys left out keep their defaults; unknown keys are errors (a typo must not pass).
+/// The `[server]` section belongs to the binary, which validates it from the same text: it is
+/// skipped here, so one file holds both.
 pub fn check(file: &str, text: &str) -> Result<EmbudoConfig, ConfigError> {
     let raw: raw::RawConfig = toml::from_str(text).map_err(|error| {
         let span = error.span().unwrap_or(0..0);

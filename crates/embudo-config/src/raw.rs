@@ -11,6 +11,14 @@ pub(crate) struct RawConfig {
     pub(crate) phases: Option<RawPhases>,
     pub(crate) audiences: Option<Vec<Spanned<RawAudience>>>,
     pub(crate) pages: Option<RawPages>,
+    /// The binary's own section (listen address, database URL, …): the same file holds it,
+    /// and `embudo::settings` reads and validates it. Skipped here, whatever it holds, so that
+    /// `check` accepts the whole file while still rejecting any other unknown section.
+    #[allow(
+        dead_code,
+        reason = "present only so that `[server]` is not an unknown key"
+    )]
+    pub(crate) server: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]

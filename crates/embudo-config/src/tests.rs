@@ -240,3 +240,23 @@ fn an_unknown_page_category_is_an_error() {
         ]],
     );
 }
+
+#[test]
+fn the_server_section_is_left_to_the_binary() {
+    // The binary's `[server]` keys live in the same file; whatever they are, they are not ours
+    // to judge, and they change nothing in the engine's configuration.
+    let config = check(
+        "embudo.toml",
+        "[server]\nlisten = \"127.0.0.1:9000\"\nanything = [1, 2]\n\n[phases]\nanswers_weight = 2.0\n",
+    )
+    .unwrap();
+    assert_eq!(config.phases.answers_weight, 2.0);
+    assert_eq!(config.audiences, Audiences::default());
+    // A misspelt section is still an error.
+    check_error(
+        "[sever]\nlisten = \"127.0.0.1:9000\"\n",
+        &expect![
+            "embudo.toml:1:2: unknown field `sever`, expected one of `phases`, `audiences`, `pages`, `server`"
+        ],
+    );
+}

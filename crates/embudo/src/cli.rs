@@ -83,29 +83,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn run_async(cli: Cli) -> anyhow::Result<()> {
-    let (config_path, file) = settings::read_file(cli.config.as_deref())?;
+    let file = settings::read_file(cli.config.as_deref())?;
     let listen = match &cli.command {
         Command::Serve { listen } => listen.as_deref(),
         _ => None,
     };
     let settings = Settings::resolve(&file.server, listen, cli.database_url.as_deref())?;
     crate::telemetry::init(settings.json_logs);
-    if let Some(path) = &config_path {
+    if let Some(path) = &file.path {
         tracing::info!(path = %path.display(), "config file read");
     }
+    let service_settings = file.service_settings();
     match cli.command {
-        Command::Serve { .. } => serve(&settings).await,
+        Command::Serve { .. } => serve(&settings, service_settings).await,
         Command::Workspace(command) => {
-            let embudo = service(&settings).await?;
+            let embudo = service(&settings, service_settings).await?;
             workspace(&embudo, command).await
         }
         Command::Import { workspace, args } => {
-            let embudo = service(&settings).await?;
+            let embudo = service(&settings, service_settings).await?;
             let workspace = find_workspace(&embudo, &workspace).await?;
             crate::import::run(&args, &embudo, workspace).await
         }
         Command::Process => {
-            let embudo = service(&settings).await?;
+            let embudo = service(&settings, service_settings).await?;
             let outcome = embudo
                 .process_all()
                 .await
@@ -125,17 +126,14 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn service(settings: &Settings) -> anyhow::Result<Embudo> {
+/// The service over the store `settings` names, with the config file's engine settings.
+async fn service(settings: &Settings, service_settings: ServiceSettings) -> anyhow::Result<Embudo> {
     let store = startup::open_store(&settings.store).await?;
-    Ok(Embudo::new(
-        store,
-        Arc::new(SystemClock),
-        ServiceSettings::default(),
-    ))
+    Ok(Embudo::new(store, Arc::new(SystemClock), service_settings))
 }
 
-async fn serve(settings: &Settings) -> anyhow::Result<()> {
-    let application = Application::build(settings).await?;
+async fn serve(settings: &Settings, service_settings: ServiceSettings) -> anyhow::Result<()> {
+    let application = Application::build_with(settings, service_settings).await?;
     let embudo = application.embudo().clone();
     if embudo
         .store()

@@ -41,10 +41,21 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the store and binds the listener (port 0 picks a free port).
+    /// As [`Application::build_with`], with the built-in engine settings (no config file's
+    /// phases or pages): for benchmarks over a fresh store. `embudo serve` uses `build_with`.
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        Application::build_with(settings, ServiceSettings::default()).await
+    }
+
+    /// Opens the store and binds the listener (port 0 picks a free port); the service runs
+    /// with `service` (the config file's phase model and page rules, see
+    /// `settings::ConfigFile::service_settings`).
+    pub async fn build_with(
+        settings: &Settings,
+        service: ServiceSettings,
+    ) -> anyhow::Result<Application> {
         let store = open_store(&settings.store).await?;
-        let embudo = Embudo::new(store, Arc::new(SystemClock), ServiceSettings::default());
+        let embudo = Embudo::new(store, Arc::new(SystemClock), service);
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("failed to listen on {}", settings.listen))?;

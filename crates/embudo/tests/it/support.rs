@@ -15,6 +15,11 @@ impl TestDir {
         }
     }
 
+    /// Writes a file in the directory; `name` is relative to it.
+    pub(crate) fn write(&self, name: &str, contents: &str) {
+        std::fs::write(self.dir.path().join(name), contents).unwrap();
+    }
+
     pub(crate) fn database_url(&self) -> String {
         format!("sqlite://{}", self.dir.path().join("embudo.db").display())
     }
