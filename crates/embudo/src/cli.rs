@@ -47,6 +47,9 @@ pub enum Command {
     },
     /// Process the event log into profiles now (the server does this continuously).
     Process,
+    /// Check the config file, or print the example (the built-in defaults).
+    #[command(subcommand)]
+    Config(crate::config_cmd::ConfigCommand),
     /// Evaluate the models on real public datasets.
     #[command(subcommand)]
     Eval(embudo_eval::EvalCommand),
@@ -74,6 +77,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         return embudo_eval::run(command, &mut out);
+    }
+    if let Command::Config(command) = &cli.command {
+        // No store and no runtime: `config default` works even where the file in effect is
+        // broken, and `config check FILE` checks FILE, not the file in effect.
+        return crate::config_cmd::run(command, cli.config.as_deref());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -121,7 +129,8 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Eval(_) => Ok(()),
+        // Handled in `run`, before the runtime.
+        Command::Eval(_) | Command::Config(_) => Ok(()),
         Command::Bench(command) => crate::bench::run(&command).await,
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod config_cmd;
 pub mod import;
 pub mod settings;
 pub mod startup;

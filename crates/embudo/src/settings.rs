@@ -138,8 +138,24 @@ pub fn read_file(path: Option<&Path>) -> anyhow::Result<ConfigFile> {
         .with_context(|| format!("failed to read {}", path.display()))?;
     // The error already names the file, the line and the problem.
     let engine = embudo_config::check(&path.display().to_string(), &text)?;
-    let raw: RawFile =
-        toml::from_str(&text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+    let raw: RawFile = toml::from_str(&text).map_err(|err| {
+        // Located as `embudo_config` locates its errors: `FILE:LINE:COLUMN: problem`.
+        let offset = err.span().map_or(0, |span| span.start).min(text.len());
+        let before = text.get(..offset).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let column = before
+            .rsplit('\n')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .count()
+            + 1;
+        anyhow::anyhow!(
+            "{}:{line}:{column}: {}",
+            path.display(),
+            err.message().trim_end_matches('.')
+        )
+    })?;
     Ok(ConfigFile {
         path: Some(path),
         server: raw.server,
