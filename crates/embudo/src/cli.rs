@@ -47,6 +47,8 @@ pub enum Command {
     },
     /// Process the event log into profiles now (the server does this continuously).
     Process,
+    /// Classify one profile now: P(I), P(II), P(III), phase, sub-state, stage, evidence.
+    Classify(crate::classify::Args),
     /// Check the config file, or print the example (the built-in defaults).
     #[command(subcommand)]
     Config(crate::config_cmd::ConfigCommand),
@@ -128,6 +130,10 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
                 outcome.conflicts
             );
             Ok(())
+        }
+        Command::Classify(args) => {
+            let embudo = service(&settings, service_settings).await?;
+            crate::classify::run(&args, &embudo).await
         }
         // Handled in `run`, before the runtime.
         Command::Eval(_) | Command::Config(_) => Ok(()),

@@ -3,6 +3,7 @@
 //! drive the same code paths as `main`.
 
 pub mod bench;
+pub mod classify;
 pub mod cli;
 pub mod config_cmd;
 pub mod import;
