@@ -82,7 +82,7 @@ def main():
         if (by_anon or {}).get("id") != profile["id"] or (by_email or {}).get("id") != profile["id"]:
             failures.append("anonymous id, user id and e-mail do not resolve to one profile")
         traits = profile.get("traits", {})
-        if traits.get("name", {}).get("value") != "Ana" and traits.get("name") != "Ana":
+        if traits.get("name") != "Ana" or traits.get("plan") != "newsletter":
             failures.append(f"trait name not kept: {traits}")
         print(json.dumps(profile, indent=2, ensure_ascii=False))
         orders = get(f"{base}/profiles/{profile['id']}/orders", a.admin_token)
