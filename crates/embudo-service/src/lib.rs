@@ -15,12 +15,14 @@ pub mod keys;
 pub mod phase;
 pub mod process;
 pub mod read;
+pub mod reevaluate;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ingest::IngestReceipt;
 pub use keys::{NewWorkspaceKeys, Principal};
 pub use phase::PhaseView;
 pub use process::ProcessOutcome;
+pub use reevaluate::ReevaluateOutcome;
 
 /// What can go wrong in a use case, by audience: callers map these to responses.
 #[derive(Debug, thiserror::Error)]

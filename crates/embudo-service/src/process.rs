@@ -626,7 +626,7 @@ pub(crate) fn context_of(record: &ProfileRecord) -> phase::Context<'_> {
     }
 }
 
-fn summary_of(after: &Classification, previous: &ProfileSummary) -> ProfileSummary {
+pub(crate) fn summary_of(after: &Classification, previous: &ProfileSummary) -> ProfileSummary {
     ProfileSummary {
         phase: Some(after.phase.as_str().to_owned()),
         substate: after.substate.map(|substate| substate.as_str().to_owned()),
@@ -637,7 +637,7 @@ fn summary_of(after: &Classification, previous: &ProfileSummary) -> ProfileSumma
     }
 }
 
-fn record_transitions(
+pub(crate) fn record_transitions(
     workspace: WorkspaceId,
     profile_id: ProfileId,
     before: Option<&Classification>,

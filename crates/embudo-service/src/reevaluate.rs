@@ -1,0 +1,169 @@
+//! Re-evaluation on a schedule: signals decay with time, so a person's phase, customer
+//! sub-state and stage can change without any new event (a phase II prospect going cold, a
+//! customer at risk, then lapsed). Event processing only sees the people who act.
+//!
+//! A sweep pages through every live profile, evaluates it at `now` from its stored engine
+//! state (no history is read again: the state holds the decayed levels and their times),
+//! records the transitions the engine dates between the last evaluation and `now`, and stores
+//! the new summary. A profile whose phase, sub-state and stage did not change is not written,
+//! so a sweep over a quiet population writes nothing and running it twice changes nothing.
+//!
+//! Writes go through [`embudo_store::Store::commit_processing`] with the event processor's own
+//! cursor, unmoved: in this process the processor's step lock keeps the two apart, and another
+//! node that processed events meanwhile makes the commit fail with a conflict, after which the
+//! page is read and evaluated again, so a sweep never overwrites what an event changed.
+
+use embudo_core::phase;
+use embudo_store::{Direction, ProcessingBatch, ProfileFilter, ProfileRecord, StoreError};
+
+use crate::process::{EngineState, PROFILES_CURSOR, context_of, record_transitions, summary_of};
+use crate::{Embudo, Result};
+
+/// Profiles read and evaluated per page (one transaction per page that changed).
+const PAGE: u32 = 500;
+
+/// How often a page is retried after losing a race with another node's processor.
+const MAX_ATTEMPTS: usize = 5;
+
+/// What a sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReevaluateOutcome {
+    /// Live profiles evaluated.
+    pub profiles: usize,
+    /// Profiles whose phase, sub-state or stage changed (and were written).
+    pub changed: usize,
+    /// Transitions recorded.
+    pub transitions: usize,
+    /// Pages left for the next sweep after losing [`MAX_ATTEMPTS`] races in a row.
+    pub skipped_pages: usize,
+}
+
+impl Embudo {
+    /// Re-evaluates every live profile of every workspace at the service's `now`.
+    #[tracing::instrument(skip_all)]
+    pub async fn reevaluate_all(&self) -> Result<ReevaluateOutcome> {
+        let mut outcome = ReevaluateOutcome::default();
+        for workspace in self.inner.store.workspaces().await? {
+            let mut filter = ProfileFilter {
+                // Keyset order on last_seen, which a sweep never changes: pages neither repeat
+                // nor skip a profile.
+                direction: Direction::Asc,
+                limit: PAGE,
+                ..ProfileFilter::default()
+            };
+            loop {
+                let page = self
+                    .inner
+                    .store
+                    .list_profiles(workspace.id, &filter)
+                    .await?;
+                let ids: Vec<_> = page.items.iter().map(|record| record.id).collect();
+                if !ids.is_empty() {
+                    self.reevaluate_page(workspace.id, &ids, &mut outcome)
+                        .await?;
+                }
+                match page.next {
+                    Some(next) => filter.after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn reevaluate_page(
+        &self,
+        workspace: embudo_store::WorkspaceId,
+        ids: &[embudo_store::ProfileId],
+        outcome: &mut ReevaluateOutcome,
+    ) -> Result<()> {
+        let store = &self.inner.store;
+        let model = &self.inner.settings.phase_model;
+        for _ in 0..MAX_ATTEMPTS {
+            let _step = self.inner.processing.lock().await;
+            let cursor = store.cursor(PROFILES_CURSOR).await?;
+            // Read again under the lock: the listing may be older than the last event step.
+            let records = store.load_profiles(workspace, ids).await?;
+            let now = self.now();
+            let mut batch = ProcessingBatch {
+                cursor_name: PROFILES_CURSOR.to_owned(),
+                cursor_from: cursor,
+                cursor_to: cursor,
+                ..ProcessingBatch::default()
+            };
+            let mut evaluated = 0;
+            for record in records {
+                if record.merged_into.is_some() {
+                    continue;
+                }
+                evaluated += 1;
+                if let Some(changed) = reevaluate(record, model, now, &mut batch) {
+                    batch.profiles.push(changed);
+                }
+            }
+            if batch.profiles.is_empty() {
+                outcome.profiles += evaluated;
+                return Ok(());
+            }
+            match store.commit_processing(&batch).await {
+                Ok(()) => {
+                    outcome.profiles += evaluated;
+                    outcome.changed += batch.profiles.len();
+                    outcome.transitions += batch.transitions.len();
+                    return Ok(());
+                }
+                Err(StoreError::Conflict(reason)) => {
+                    tracing::debug!(%reason, "re-evaluation raced an event step; retrying the page");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        tracing::warn!(
+            workspace = %workspace,
+            profiles = ids.len(),
+            "re-evaluation kept racing event processing; the page waits for the next sweep"
+        );
+        outcome.skipped_pages += 1;
+        Ok(())
+    }
+}
+
+/// The profile with its new summary and `updated_at`, when its phase, sub-state or stage
+/// changed since it was last evaluated; its transitions go into `batch`.
+fn reevaluate(
+    mut record: ProfileRecord,
+    model: &phase::PhaseModel,
+    now: embudo_core::Timestamp,
+    batch: &mut ProcessingBatch,
+) -> Option<ProfileRecord> {
+    let state = EngineState::parse(&record.state).phase?;
+    if now <= record.updated_at {
+        return None;
+    }
+    let context = context_of(&record);
+    let before = phase::evaluate(
+        &state,
+        &record.aggregates,
+        &context,
+        record.updated_at,
+        model,
+    );
+    let after = phase::evaluate(&state, &record.aggregates, &context, now, model);
+    if (before.phase, before.substate, before.stage) == (after.phase, after.substate, after.stage) {
+        return None;
+    }
+    record_transitions(
+        record.workspace_id,
+        record.id,
+        Some(&before),
+        &after,
+        now,
+        batch,
+    );
+    record.summary = summary_of(&after, &record.summary);
+    record.updated_at = now;
+    Some(record)
+}
+
+#[cfg(test)]
+mod tests;

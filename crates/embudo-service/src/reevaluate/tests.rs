@@ -1,0 +1,178 @@
+//! The decay sweep through the real service over an in-memory SQLite store: people who stop
+//! acting move back (phase II going cold) or lapse (phase III), each change is recorded once
+//! and dated when the engine says it happened, and a second sweep changes nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use embudo_core::{Event, EventKind, Timestamp, Value};
+use embudo_store::{IdentityKind, WorkspaceId};
+use embudo_store_sqlite::SqliteStore;
+use expect_test::{Expect, expect};
+
+use crate::{Embudo, FixedClock, ServiceSettings};
+
+const START: &str = "2026-03-02T10:00:00Z";
+
+struct Shop {
+    embudo: Embudo,
+    clock: Arc<FixedClock>,
+    workspace: WorkspaceId,
+}
+
+impl Shop {
+    async fn new() -> Shop {
+        let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+        let clock = Arc::new(FixedClock::new(Timestamp::parse(START).unwrap()));
+        let embudo = Embudo::new(store, clock.clone(), ServiceSettings::default());
+        let workspace = embudo
+            .create_workspace("tienda")
+            .await
+            .unwrap()
+            .workspace
+            .id;
+        Shop {
+            embudo,
+            clock,
+            workspace,
+        }
+    }
+
+    /// Ingests `track` events of one anonymous person, `minutes` after the start, and processes.
+    async fn send(&self, person: &str, events: &[(i64, &str, &[(&str, Value)])]) {
+        let start = Timestamp::parse(START).unwrap();
+        let events: Vec<Event> = events
+            .iter()
+            .enumerate()
+            .map(|(n, (minutes, name, properties))| {
+                let at = start.plus_millis(minutes * 60_000);
+                Event {
+                    message_id: format!("{person}-{n}"),
+                    kind: EventKind::Track,
+                    name: Some((*name).to_owned()),
+                    anonymous_id: Some(person.to_owned()),
+                    user_id: None,
+                    previous_id: None,
+                    group_id: None,
+                    timestamp: at,
+                    received_at: at,
+                    properties: Value::Map(
+                        properties
+                            .iter()
+                            .map(|(key, value)| ((*key).to_owned(), value.clone()))
+                            .collect::<BTreeMap<_, _>>(),
+                    ),
+                    traits: Value::Map(BTreeMap::new()),
+                    context: Value::Map(BTreeMap::new()),
+                }
+            })
+            .collect();
+        self.clock
+            .set(events.last().unwrap().timestamp.plus_millis(1000));
+        self.embudo.ingest(self.workspace, &events).await.unwrap();
+        self.embudo.process_all().await.unwrap();
+    }
+
+    async fn sweep_at(&self, days: f64) -> crate::reevaluate::ReevaluateOutcome {
+        self.clock
+            .set(Timestamp::parse(START).unwrap().plus_days(days));
+        self.embudo.reevaluate_all().await.unwrap()
+    }
+
+    /// The person's stored phase summary and transitions, one per line.
+    async fn check(&self, person: &str, expect: Expect) {
+        let store = self.embudo.store();
+        let profile = store
+            .profile_by_identity(self.workspace, IdentityKind::Anonymous, person)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut lines = vec![format!(
+            "now: phase {} substate {} stage {}",
+            profile.summary.phase.as_deref().unwrap_or("-"),
+            profile.summary.substate.as_deref().unwrap_or("-"),
+            profile.summary.stage.as_deref().unwrap_or("-"),
+        )];
+        for transition in store.transitions(self.workspace, profile.id).await.unwrap() {
+            lines.push(format!(
+                "{} {}: {} -> {} ({})",
+                transition.at,
+                transition.dimension,
+                transition.from.as_deref().unwrap_or("-"),
+                transition.to,
+                transition.reason
+            ));
+        }
+        expect.assert_eq(&(lines.join("\n") + "\n"));
+    }
+}
+
+fn product(id: &str) -> [(&'static str, Value); 3] {
+    [
+        ("product_id", Value::from(id)),
+        ("category", Value::from("zapatillas")),
+        ("price", Value::from(80.0)),
+    ]
+}
+
+#[tokio::test]
+async fn a_prospect_who_goes_silent_moves_back_and_a_second_sweep_changes_nothing() {
+    let shop = Shop::new().await;
+    let (a, b, c) = (product("zap-1"), product("zap-2"), product("zap-3"));
+    shop.send(
+        "ana",
+        &[
+            (0, "Product Viewed", &a),
+            (5, "Product Viewed", &b),
+            (10, "Product Viewed", &c),
+            (15, "Product Added", &b),
+        ],
+    )
+    .await;
+    // The same day nothing has decayed: nothing to write.
+    let same_day = shop.sweep_at(0.5).await;
+    assert_eq!((same_day.profiles, same_day.changed), (1, 0));
+
+    let later = shop.sweep_at(60.0).await;
+    assert_eq!((later.profiles, later.changed), (1, 1), "{later:?}");
+    shop.check("ana", expect![[r#"
+        now: phase I substate - stage -
+        2026-03-02T10:15:01.000Z phase: - -> II (añadió productos al carrito o lo miró 1 vez, la última el 2026-03-02)
+        2026-05-01T10:00:00.000Z phase: II -> I (fase II → I: añadió productos al carrito o lo miró 1 vez, la última el 2026-03-02 (se enfría); vio 3 productos de la misma categoría (zapatillas) en 1 día (se enfría); vio 3 productos o listados, el último el 2026-03-02 (se enfría))
+        2026-05-01T10:00:00.000Z stage: explore -> none (etapa explorar → -: añadió productos al carrito o lo miró 1 vez, la última el 2026-03-02 (se enfría); vio 3 productos de la misma categoría (zapatillas) en 1 día (se enfría); vio 3 productos o listados, el último el 2026-03-02 (se enfría))
+    "#]]).await;
+
+    let again = shop.sweep_at(60.0).await;
+    assert_eq!((again.changed, again.transitions), (0, 0), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_customer_who_does_not_come_back_goes_at_risk_then_lapsed() {
+    let shop = Shop::new().await;
+    let order = [
+        ("order_id", Value::from("o-1")),
+        ("total", Value::from(80.0)),
+        ("currency", Value::from("EUR")),
+        (
+            "products",
+            Value::List(vec![Value::Map(
+                product("zap-2")
+                    .into_iter()
+                    .map(|(key, value)| (key.to_owned(), value))
+                    .chain([("quantity".to_owned(), Value::from(1.0))])
+                    .collect(),
+            )]),
+        ),
+    ];
+    shop.send("luis", &[(0, "Order Completed", &order)]).await;
+    // The default repurchase interval is 90 days: at risk after 1.5 of them, lapsed after 3.
+    assert_eq!(shop.sweep_at(100.0).await.changed, 0);
+    assert_eq!(shop.sweep_at(150.0).await.changed, 1);
+    assert_eq!(shop.sweep_at(400.0).await.changed, 1);
+    shop.check("luis", expect![[r#"
+        now: phase III substate lapsed stage advise
+        2026-03-02T10:00:01.000Z phase: - -> III (compró el 2026-03-02)
+        2026-07-30T10:00:00.000Z substate: active -> at_risk (cliente activo → en riesgo: compró el 2026-03-02)
+        2027-04-06T10:00:00.000Z substate: at_risk -> lapsed (cliente en riesgo → perdido: compró el 2026-03-02)
+    "#]]).await;
+}
