@@ -22,7 +22,7 @@ pub use ingest::IngestReceipt;
 pub use keys::{NewWorkspaceKeys, Principal};
 pub use phase::PhaseView;
 pub use process::ProcessOutcome;
-pub use reevaluate::ReevaluateOutcome;
+pub use reevaluate::{ReevaluateOutcome, Reevaluation};
 
 /// What can go wrong in a use case, by audience: callers map these to responses.
 #[derive(Debug, thiserror::Error)]

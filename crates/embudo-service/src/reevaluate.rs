@@ -14,7 +14,10 @@
 //! page is read and evaluated again, so a sweep never overwrites what an event changed.
 
 use embudo_core::phase;
-use embudo_store::{Direction, ProcessingBatch, ProfileFilter, ProfileRecord, StoreError};
+use embudo_store::{
+    Direction, PageCursor, ProcessingBatch, ProfileFilter, ProfileId, ProfileRecord, StoreError,
+    WorkspaceId,
+};
 
 use crate::process::{EngineState, PROFILES_CURSOR, context_of, record_transitions, summary_of};
 use crate::{Embudo, Result};
@@ -38,43 +41,76 @@ pub struct ReevaluateOutcome {
     pub skipped_pages: usize,
 }
 
+/// A sweep in progress: where it stands and what it did so far. Made by
+/// [`Embudo::start_reevaluation`], advanced one page at a time by [`Embudo::reevaluate_step`],
+/// so that a caller can interleave it with event processing.
+#[derive(Debug, Clone)]
+pub struct Reevaluation {
+    /// Workspaces still to visit, the current one last.
+    workspaces: Vec<WorkspaceId>,
+    after: Option<PageCursor>,
+    pub outcome: ReevaluateOutcome,
+}
+
 impl Embudo {
     /// Re-evaluates every live profile of every workspace at the service's `now`.
     #[tracing::instrument(skip_all)]
     pub async fn reevaluate_all(&self) -> Result<ReevaluateOutcome> {
-        let mut outcome = ReevaluateOutcome::default();
-        for workspace in self.inner.store.workspaces().await? {
-            let mut filter = ProfileFilter {
-                // Keyset order on last_seen, which a sweep never changes: pages neither repeat
-                // nor skip a profile.
-                direction: Direction::Asc,
-                limit: PAGE,
-                ..ProfileFilter::default()
-            };
-            loop {
-                let page = self
-                    .inner
-                    .store
-                    .list_profiles(workspace.id, &filter)
-                    .await?;
-                let ids: Vec<_> = page.items.iter().map(|record| record.id).collect();
-                if !ids.is_empty() {
-                    self.reevaluate_page(workspace.id, &ids, &mut outcome)
-                        .await?;
-                }
-                match page.next {
-                    Some(next) => filter.after = Some(next),
-                    None => break,
-                }
+        let mut sweep = self.start_reevaluation().await?;
+        while self.reevaluate_step(&mut sweep).await? {}
+        Ok(sweep.outcome)
+    }
+
+    /// A sweep over the workspaces that exist now.
+    pub async fn start_reevaluation(&self) -> Result<Reevaluation> {
+        let mut workspaces: Vec<WorkspaceId> = self
+            .inner
+            .store
+            .workspaces()
+            .await?
+            .iter()
+            .map(|workspace| workspace.id)
+            .collect();
+        workspaces.reverse();
+        Ok(Reevaluation {
+            workspaces,
+            after: None,
+            outcome: ReevaluateOutcome::default(),
+        })
+    }
+
+    /// Re-evaluates the sweep's next page of profiles. Returns whether anything is left.
+    pub async fn reevaluate_step(&self, sweep: &mut Reevaluation) -> Result<bool> {
+        let Some(&workspace) = sweep.workspaces.last() else {
+            return Ok(false);
+        };
+        let filter = ProfileFilter {
+            // Keyset order on last_seen, which a sweep never changes: pages neither repeat nor
+            // skip a profile.
+            direction: Direction::Asc,
+            after: sweep.after.take(),
+            limit: PAGE,
+            ..ProfileFilter::default()
+        };
+        let page = self.inner.store.list_profiles(workspace, &filter).await?;
+        let ids: Vec<ProfileId> = page.items.iter().map(|record| record.id).collect();
+        if !ids.is_empty() {
+            self.reevaluate_page(workspace, &ids, &mut sweep.outcome)
+                .await?;
+        }
+        match page.next {
+            Some(next) => sweep.after = Some(next),
+            None => {
+                sweep.workspaces.pop();
             }
         }
-        Ok(outcome)
+        Ok(!sweep.workspaces.is_empty())
     }
 
     async fn reevaluate_page(
         &self,
-        workspace: embudo_store::WorkspaceId,
-        ids: &[embudo_store::ProfileId],
+        workspace: WorkspaceId,
+        ids: &[ProfileId],
         outcome: &mut ReevaluateOutcome,
     ) -> Result<()> {
         let store = &self.inner.store;

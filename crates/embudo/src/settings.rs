@@ -65,6 +65,8 @@ pub struct RawServer {
     pub database_url: Option<String>,
     pub rate_limit_per_second: Option<u32>,
     pub json_logs: Option<bool>,
+    /// Minutes between re-evaluations of every profile for decay; 0 turns them off.
+    pub reevaluate_every_minutes: Option<u64>,
 }
 
 /// The binary's view of the file: only `[server]`. Other top-level keys are the engine's,
@@ -119,6 +121,8 @@ pub struct Settings {
     pub store: StoreUrl,
     pub rate_limit_per_second: Option<NonZeroU32>,
     pub json_logs: bool,
+    /// How often `serve` re-evaluates every profile for decay; `None`: never.
+    pub reevaluate_every: Option<std::time::Duration>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -182,6 +186,10 @@ impl Settings {
             store: StoreUrl::parse(url)?,
             rate_limit_per_second: NonZeroU32::new(file.rate_limit_per_second.unwrap_or(2_000)),
             json_logs: file.json_logs.unwrap_or(false),
+            reevaluate_every: match file.reevaluate_every_minutes.unwrap_or(60) {
+                0 => None,
+                minutes => Some(std::time::Duration::from_secs(minutes * 60)),
+            },
         })
     }
 }

@@ -38,6 +38,7 @@ pub struct Application {
     listener: TcpListener,
     embudo: Embudo,
     http: HttpSettings,
+    reevaluate_every: Option<Duration>,
 }
 
 impl Application {
@@ -67,6 +68,7 @@ impl Application {
             listener,
             embudo,
             http,
+            reevaluate_every: settings.reevaluate_every,
         })
     }
 
@@ -101,7 +103,11 @@ impl Application {
                 .context("the HTTP server failed")
         });
         let processor = if processing {
-            tokio::spawn(run_processor(self.embudo.clone(), shutdown.clone()))
+            tokio::spawn(run_processor(
+                self.embudo.clone(),
+                self.reevaluate_every,
+                shutdown.clone(),
+            ))
         } else {
             tokio::spawn(async { Ok(()) })
         };
@@ -112,9 +118,48 @@ impl Application {
     }
 }
 
-/// Turns the log into profiles as events arrive, until cancelled.
-pub async fn run_processor(embudo: Embudo, cancel: CancellationToken) -> anyhow::Result<()> {
+/// Turns the log into profiles as events arrive and, every `reevaluate_every` (first when the
+/// server starts), re-evaluates every profile for decay, until cancelled. Both run in this one
+/// task, one step at a time: a sweep advances one page between event steps, so it never holds
+/// events back for long.
+pub async fn run_processor(
+    embudo: Embudo,
+    reevaluate_every: Option<Duration>,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut next_sweep = tokio::time::Instant::now();
+    let mut sweep = None;
     loop {
+        if sweep.is_none()
+            && reevaluate_every.is_some()
+            && tokio::time::Instant::now() >= next_sweep
+        {
+            match embudo.start_reevaluation().await {
+                Ok(started) => sweep = Some(started),
+                Err(err) => tracing::error!(error = %err, "re-evaluation failed to start"),
+            }
+            next_sweep = tokio::time::Instant::now() + reevaluate_every.unwrap_or_default();
+        }
+        if let Some(running) = &mut sweep {
+            match embudo.reevaluate_step(running).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let outcome = running.outcome;
+                    tracing::info!(
+                        profiles = outcome.profiles,
+                        changed = outcome.changed,
+                        transitions = outcome.transitions,
+                        skipped_pages = outcome.skipped_pages,
+                        "profiles re-evaluated for decay"
+                    );
+                    sweep = None;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "re-evaluation failed; the next one as scheduled");
+                    sweep = None;
+                }
+            }
+        }
         match embudo.process_pending().await {
             Ok(outcome) if outcome.events > 0 => {
                 tracing::debug!(
@@ -129,6 +174,13 @@ pub async fn run_processor(embudo: Embudo, cancel: CancellationToken) -> anyhow:
             }
             Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "profile processing failed; retrying"),
+        }
+        if sweep.is_some() {
+            // Nothing to process: go on with the sweep at once, unless stopping.
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            continue;
         }
         tokio::select! {
             () = cancel.cancelled() => return Ok(()),

@@ -14,6 +14,9 @@ use crate::{Embudo, FixedClock, ServiceSettings};
 
 const START: &str = "2026-03-02T10:00:00Z";
 
+/// One `track` event: minutes after [`START`], its name, its properties.
+type Track<'a> = (i64, &'a str, &'a [(&'a str, Value)]);
+
 struct Shop {
     embudo: Embudo,
     clock: Arc<FixedClock>,
@@ -39,7 +42,7 @@ impl Shop {
     }
 
     /// Ingests `track` events of one anonymous person, `minutes` after the start, and processes.
-    async fn send(&self, person: &str, events: &[(i64, &str, &[(&str, Value)])]) {
+    async fn send(&self, person: &str, events: &[Track<'_>]) {
         let start = Timestamp::parse(START).unwrap();
         let events: Vec<Event> = events
             .iter()
