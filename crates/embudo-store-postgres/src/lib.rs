@@ -618,18 +618,7 @@ impl Store for PostgresStore {
     ))]
     async fn commit_processing(&self, batch: &ProcessingBatch) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let current: Option<i64> = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = $1")
-            .bind(&batch.cursor_name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let current = current.unwrap_or(0);
-        if current != batch.cursor_from {
-            return Err(StoreError::Conflict(format!(
-                "cursor {:?} is at {current}, not {}",
-                batch.cursor_name, batch.cursor_from
-            )));
-        }
+        move_cursor(&mut tx, batch).await?;
         for profile in &batch.profiles {
             upsert_profile(&mut tx, profile).await?;
         }
@@ -773,15 +762,6 @@ impl Store for PostgresStore {
                     .map_err(map_err)?;
             }
         }
-        sqlx::query(
-            "INSERT INTO cursors (name, seq) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
-        )
-        .bind(&batch.cursor_name)
-        .bind(batch.cursor_to)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
     }
@@ -1053,4 +1033,51 @@ async fn insert_key(
         created_at: now,
         revoked_at: None,
     })
+}
+
+/// Checks and moves a processing cursor in one statement, first in the batch's transaction:
+/// the row lock it takes is held until the commit, so a competing commit from the same cursor
+/// waits, then finds the cursor moved and fails with [`StoreError::Conflict`]. (Reading the
+/// cursor with a plain `SELECT` and writing it at the end let two overlapping transactions both
+/// pass the check under READ COMMITTED.)
+async fn move_cursor(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &ProcessingBatch,
+) -> StoreResult<()> {
+    let moved = sqlx::query("UPDATE cursors SET seq = $2 WHERE name = $1 AND seq = $3")
+        .bind(&batch.cursor_name)
+        .bind(batch.cursor_to)
+        .bind(batch.cursor_from)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    if moved.rows_affected() == 1 {
+        return Ok(());
+    }
+    if batch.cursor_from == 0 {
+        // A cursor that was never committed is at 0; the first commit creates it, and of two
+        // racing first commits the unique key lets one through.
+        let created = sqlx::query(
+            "INSERT INTO cursors (name, seq) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&batch.cursor_name)
+        .bind(batch.cursor_to)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if created.rows_affected() == 1 {
+            return Ok(());
+        }
+    }
+    let current: Option<i64> = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = $1")
+        .bind(&batch.cursor_name)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    Err(StoreError::Conflict(format!(
+        "cursor {:?} is at {}, not {}",
+        batch.cursor_name,
+        current.unwrap_or(0),
+        batch.cursor_from
+    )))
 }

@@ -6,7 +6,7 @@ use embudo_core::order::OrderLine;
 use embudo_core::{Timestamp, Value};
 use embudo_store::{
     AppendStatus, ConflictRecord, IdentityKind, IdentityLink, IdentityQuery, Merge, OrderRecord,
-    ProfileFilter, ProfileId, StoreError, TransitionRecord, WorkspaceId,
+    ProcessingBatch, ProfileFilter, ProfileId, StoreError, TransitionRecord, WorkspaceId,
 };
 use embudo_store_tests::{TestStore, track};
 
@@ -439,4 +439,62 @@ async fn assert_nothing_committed(
     assert!(orders.is_empty(), "{backend}");
     let log = store.read_log(0, 10).await.unwrap();
     assert_eq!(log[0].profile_id, None, "{backend}");
+}
+
+/// Processors on several nodes race from the same cursor: exactly one commit of each round may
+/// win, and the cursor never moves back. (A plain read of the cursor at the start of the
+/// transaction let two overlapping commits on PostgreSQL both pass the check, the later one
+/// then writing its cursor over the earlier one's.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_commits_from_one_cursor_let_exactly_one_win() {
+    for test in TestStore::all().await {
+        let store = test.store.clone();
+        let backend = test.backend;
+        let ws = workspace(&*store, "shop").await.id;
+        let mut cursor = 0;
+        for round in 0..5i64 {
+            let n_racers = 8i64;
+            let racers: Vec<_> = (0..n_racers)
+                .map(|racer| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        // Each racer writes a profile of its own and a cursor of its own.
+                        let id = ProfileId(1 + round * 100 + racer);
+                        let mut batch = ProcessingBatch {
+                            cursor_name: "main".to_owned(),
+                            cursor_from: cursor,
+                            cursor_to: cursor + 10 + racer,
+                            ..ProcessingBatch::default()
+                        };
+                        batch.profiles = vec![profile(ws, id, 100 + round)];
+                        store.commit_processing(&batch).await.map(|()| racer)
+                    })
+                })
+                .collect();
+            let mut winners = Vec::new();
+            for racer in racers {
+                match racer.await.unwrap() {
+                    Ok(racer) => winners.push(racer),
+                    Err(StoreError::Conflict(_)) => {}
+                    Err(other) => panic!("{backend}: {other}"),
+                }
+            }
+            assert_eq!(winners.len(), 1, "{backend}: round {round}: {winners:?}");
+            let expected = cursor + 10 + winners[0];
+            assert_eq!(store.cursor("main").await.unwrap(), expected, "{backend}");
+            // Only the winner's profile was written.
+            for racer in 0..n_racers {
+                let found = store
+                    .profile(ws, ProfileId(1 + round * 100 + racer))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    found.is_some(),
+                    racer == winners[0],
+                    "{backend}: racer {racer}"
+                );
+            }
+            cursor = expected;
+        }
+    }
 }
