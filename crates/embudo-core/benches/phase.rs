@@ -18,8 +18,9 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::time::Duration;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use embudo_core::event::Action;
 use embudo_core::page::PageRules;
 use embudo_core::phase::{Context, PhaseModel, PhaseState, evaluate};
@@ -128,7 +129,10 @@ fn bench_reevaluate(c: &mut Criterion) {
     );
     let mut group = c.benchmark_group("phase_reevaluate");
     group.throughput(Throughput::Elements(n_profiles as u64));
+    // One pass takes a tenth of a second per 100,000 profiles: few samples, one pass each.
     group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.measurement_time(Duration::from_secs(10));
     group.bench_function("profiles", |b| {
         b.iter(|| {
             let mut customers = 0usize;
