@@ -39,9 +39,6 @@ const APPEND_CHUNK: usize = 500;
 /// Listings return at most this many items per page.
 const MAX_PAGE: u32 = 1000;
 
-/// The writer connection's page cache, in KiB (SQLite's default is 2 MiB).
-const WRITER_CACHE_KIB: u32 = 128 * 1024;
-
 /// How a commit reaches the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synchronous {
@@ -131,22 +128,12 @@ impl SqliteStore {
             .statement_cache_capacity(256);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         // An in-memory database lives as long as its one connection: keep it forever.
-        // The one writer gets a large page cache: an append inserts its message ids at random
-        // places of the unique index, so a batch dirties index pages all over the file, and
-        // with SQLite's default 2 MiB cache those pages spill to the WAL in the middle of the
-        // transaction and are written again and again. Pages are allocated on use: the figure
-        // is a cap, not a reservation.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(usize::from(in_memory) as u32)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(
-                connect
-                    .clone()
-                    .pragma("cache_size", format!("-{}", WRITER_CACHE_KIB))
-                    .pragma("temp_store", "memory"),
-            )
+            .connect_with(connect.clone())
             .await
             .map_err(map_err)?;
         sqlx::migrate!("./migrations")
