@@ -16,6 +16,8 @@ pub mod phase;
 pub mod process;
 pub mod read;
 pub mod reevaluate;
+#[cfg(test)]
+mod test_support;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ingest::IngestReceipt;
@@ -63,6 +65,9 @@ pub struct ServiceSettings {
     pub process_batch: usize,
     /// The phase engine's model.
     pub phase_model: embudo_core::phase::PhaseModel,
+    /// The shop's target audiences (stage identify), CEL conditions over traits and
+    /// aggregates.
+    pub audiences: embudo_config::Audiences,
 }
 
 impl Default for ServiceSettings {
@@ -71,6 +76,7 @@ impl Default for ServiceSettings {
             page_rules: embudo_core::page::PageRules::default(),
             process_batch: 5_000,
             phase_model: embudo_core::phase::PhaseModel::default(),
+            audiences: embudo_config::Audiences::default(),
         }
     }
 }

@@ -4,7 +4,7 @@ use embudo_core::Timestamp;
 use embudo_core::phase::{self, Classification};
 use embudo_store::{ProfileId, WorkspaceId};
 
-use crate::process::{EngineState, context_of};
+use crate::process::{EngineState, audience_fits, context_of};
 use crate::{Embudo, Result};
 
 /// The classification of a profile now, and since when it has been in its phase.
@@ -23,13 +23,15 @@ impl Embudo {
             return Ok(None);
         };
         let state = EngineState::parse(&record.state).phase.unwrap_or_default();
-        let model = &self.inner.settings.phase_model;
+        let settings = &self.inner.settings;
+        let now = self.now();
+        let fits = audience_fits(&settings.audiences, &record, now);
         let classification = phase::evaluate(
             &state,
             &record.aggregates,
-            &context_of(&record),
-            self.now(),
-            model,
+            &context_of(&record, &fits),
+            now,
+            &settings.phase_model,
         );
         let transitions = self.inner.store.transitions(workspace, record.id).await?;
         let since = transitions

@@ -17,7 +17,12 @@ use embudo_store::{
     ProcessingBatch, ProfileId, ProfileRecord, ProfileSummary, TransitionRecord, WorkspaceId,
 };
 
-use crate::{Embudo, Result};
+use embudo_config::{AudienceInput, Audiences};
+
+use crate::{Embudo, Result, ServiceSettings};
+
+#[cfg(test)]
+mod tests;
 
 /// The profile processor's cursor name.
 pub const PROFILES_CURSOR: &str = "profiles";
@@ -70,12 +75,7 @@ impl Embudo {
                 work.apply(self, logged, now, &mut batch, &mut outcome)
                     .await?;
             }
-            work.finish(
-                &self.inner.settings.phase_model,
-                now,
-                &mut batch,
-                &mut outcome,
-            );
+            work.finish(&self.inner.settings, now, &mut batch, &mut outcome);
         }
         self.keep_stored_order_lines(&mut batch).await?;
         store.commit_processing(&batch).await?;
@@ -291,7 +291,7 @@ impl WorkspaceWork {
             }
         };
         for absorbed in resolution.absorbed.iter().copied().map(ProfileId) {
-            self.merge(absorbed, target, now, &embudo.inner.settings.phase_model);
+            self.merge(absorbed, target, now, &embudo.inner.settings);
             batch.merges.push(Merge {
                 workspace_id: self.workspace,
                 absorbed,
@@ -324,8 +324,9 @@ impl WorkspaceWork {
                 Action::Other(event.name.clone().unwrap_or_default())
             }
         };
-        let model = &embudo.inner.settings.phase_model;
-        self.engine(target, model)
+        let settings = &embudo.inner.settings;
+        let model = &settings.phase_model;
+        self.engine(target, settings)
             .state
             .apply(event, &action, model);
         let Some(profile) = self.profiles.get_mut(&target) else {
@@ -347,20 +348,21 @@ impl WorkspaceWork {
 
     /// The engine state of a profile held in memory, read from its record on first use, with
     /// the classification it had when last evaluated (at its `updated_at`).
-    fn engine(&mut self, id: ProfileId, model: &phase::PhaseModel) -> &mut Engine {
+    fn engine(&mut self, id: ProfileId, settings: &ServiceSettings) -> &mut Engine {
         let profiles = &self.profiles;
         self.engines
             .entry(id)
             .or_insert_with(|| match profiles.get(&id) {
                 Some(record) if record.state != "{}" => {
                     let state = EngineState::parse(&record.state).phase.unwrap_or_default();
-                    let context = context_of(record);
+                    let fits = audience_fits(&settings.audiences, record, record.updated_at);
+                    let context = context_of(record, &fits);
                     let before = phase::evaluate(
                         &state,
                         &record.aggregates,
                         &context,
                         record.updated_at,
-                        model,
+                        &settings.phase_model,
                     );
                     Engine {
                         state,
@@ -380,12 +382,12 @@ impl WorkspaceWork {
         absorbed: ProfileId,
         survivor: ProfileId,
         now: Timestamp,
-        model: &phase::PhaseModel,
+        settings: &ServiceSettings,
     ) {
-        let absorbed_state = self.engine(absorbed, model).state.clone();
-        self.engine(survivor, model)
+        let absorbed_state = self.engine(absorbed, settings).state.clone();
+        self.engine(survivor, settings)
             .state
-            .merge(&absorbed_state, model);
+            .merge(&absorbed_state, &settings.phase_model);
         let Some(mut gone) = self.profiles.remove(&absorbed) else {
             return;
         };
@@ -477,11 +479,12 @@ impl WorkspaceWork {
     /// records into the batch.
     fn finish(
         mut self,
-        model: &phase::PhaseModel,
+        settings: &ServiceSettings,
         now: Timestamp,
         batch: &mut ProcessingBatch,
         outcome: &mut ProcessOutcome,
     ) {
+        let (model, audiences) = (&settings.phase_model, &settings.audiences);
         outcome.profiles_touched += self.touched.len();
         outcome.profiles_created += self.created;
         for id in std::mem::take(&mut self.touched) {
@@ -494,7 +497,8 @@ impl WorkspaceWork {
                     state: EngineState::parse(&record.state).phase.unwrap_or_default(),
                     before: None,
                 });
-                let context = context_of(&record);
+                let fits = audience_fits(audiences, &record, now);
+                let context = context_of(&record, &fits);
                 let after =
                     phase::evaluate(&engine.state, &record.aggregates, &context, now, model);
                 record_transitions(
@@ -608,7 +612,41 @@ fn order_records(
 
 /// What the phase engine needs to know beside the state. Consent to e-mail: an address is known
 /// and the person has not unsubscribed (an explicit `consent_email: false` trait withdraws it).
-pub(crate) fn context_of(record: &ProfileRecord) -> phase::Context<'_> {
+/// The shop's target audiences the profile is in at `at`, best fit first (stage identify). A
+/// condition that fails on this profile (a trait it lacks, unguarded by `has()`) counts as no
+/// match and is logged.
+pub(crate) fn audience_fits(
+    audiences: &Audiences,
+    record: &ProfileRecord,
+    at: Timestamp,
+) -> Vec<phase::AudienceFit> {
+    if audiences.list.is_empty() {
+        return Vec::new();
+    }
+    let traits = Value::Map(
+        record
+            .traits
+            .iter()
+            .map(|(key, (value, _))| (key.clone(), value.clone()))
+            .collect(),
+    );
+    let (fits, errors) = audiences.fits(&AudienceInput {
+        traits: &traits,
+        aggregates: &record.aggregates,
+        now: at,
+    });
+    for error in errors {
+        tracing::debug!(profile = %record.id, %error, "audience condition failed");
+    }
+    fits
+}
+
+/// The engine's context for a profile: its consents, and the audiences it matched (from
+/// [`audience_fits`]).
+pub(crate) fn context_of<'a>(
+    record: &'a ProfileRecord,
+    audiences: &'a [phase::AudienceFit],
+) -> phase::Context<'a> {
     let withdrawn = record
         .traits
         .get("consent_email")
@@ -622,6 +660,7 @@ pub(crate) fn context_of(record: &ProfileRecord) -> phase::Context<'_> {
             sms: false,
             push: false,
         },
+        audiences,
         ..phase::Context::default()
     }
 }

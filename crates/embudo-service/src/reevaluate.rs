@@ -19,8 +19,10 @@ use embudo_store::{
     WorkspaceId,
 };
 
-use crate::process::{EngineState, PROFILES_CURSOR, context_of, record_transitions, summary_of};
-use crate::{Embudo, Result};
+use crate::process::{
+    EngineState, PROFILES_CURSOR, audience_fits, context_of, record_transitions, summary_of,
+};
+use crate::{Embudo, Result, ServiceSettings};
 
 /// Profiles read and evaluated per page (one transaction per page that changed).
 const PAGE: u32 = 500;
@@ -114,7 +116,7 @@ impl Embudo {
         outcome: &mut ReevaluateOutcome,
     ) -> Result<()> {
         let store = &self.inner.store;
-        let model = &self.inner.settings.phase_model;
+        let settings = &self.inner.settings;
         for _ in 0..MAX_ATTEMPTS {
             let _step = self.inner.processing.lock().await;
             let cursor = store.cursor(PROFILES_CURSOR).await?;
@@ -133,7 +135,7 @@ impl Embudo {
                     continue;
                 }
                 evaluated += 1;
-                if let Some(changed) = reevaluate(record, model, now, &mut batch) {
+                if let Some(changed) = reevaluate(record, settings, now, &mut batch) {
                     batch.profiles.push(changed);
                 }
             }
@@ -168,7 +170,7 @@ impl Embudo {
 /// changed since it was last evaluated; its transitions go into `batch`.
 fn reevaluate(
     mut record: ProfileRecord,
-    model: &phase::PhaseModel,
+    settings: &ServiceSettings,
     now: embudo_core::Timestamp,
     batch: &mut ProcessingBatch,
 ) -> Option<ProfileRecord> {
@@ -176,15 +178,25 @@ fn reevaluate(
     if now <= record.updated_at {
         return None;
     }
-    let context = context_of(&record);
+    let model = &settings.phase_model;
+    // Audience conditions may read time (days since the last order): each evaluation gets
+    // the fits of its own moment.
+    let fits_before = audience_fits(&settings.audiences, &record, record.updated_at);
     let before = phase::evaluate(
         &state,
         &record.aggregates,
-        &context,
+        &context_of(&record, &fits_before),
         record.updated_at,
         model,
     );
-    let after = phase::evaluate(&state, &record.aggregates, &context, now, model);
+    let fits_after = audience_fits(&settings.audiences, &record, now);
+    let after = phase::evaluate(
+        &state,
+        &record.aggregates,
+        &context_of(&record, &fits_after),
+        now,
+        model,
+    );
     if (before.phase, before.substate, before.stage) == (after.phase, after.substate, after.stage) {
         return None;
     }

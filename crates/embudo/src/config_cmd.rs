@@ -96,13 +96,7 @@ fn summary(file: &ConfigFile, server: &Settings) -> String {
         .iter()
         .map(|audience| audience.name.as_str())
         .collect();
-    // See the FIXME in `ConfigFile::service_settings`: say so rather than let a shop think
-    // its audiences already move the stage.
-    let audiences = format!(
-        "audiences: {} ({}), checked but not yet used by processing",
-        names.len(),
-        names.join(", ")
-    );
+    let audiences = format!("audiences: {} ({})", names.len(), names.join(", "));
     let pages = pages_summary(engine.pages.rules());
     let mut line = format!("{phases}; {audiences}; {pages}");
     let raw = &file.server;

@@ -99,16 +99,10 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// What the service takes from the engine configuration.
     pub fn service_settings(&self) -> ServiceSettings {
-        // FIXME(issue 3): audiences stop here. `self.engine.audiences` is checked but reaches
-        // no profile: `ServiceSettings` has no audiences, and the service builds the engine's
-        // `phase::Context` with `audiences: &[]` (`context_of` in embudo-service's process.rs
-        // and phase.rs), so stage "identify" never holds. Missing: an audiences field in
-        // `ServiceSettings` (embudo-service depending on embudo-config, or a trait the binary
-        // implements) and `Audiences::fits` over the profile's traits and aggregates where the
-        // context is built.
         ServiceSettings {
             page_rules: self.engine.pages.clone(),
             phase_model: self.engine.phases.clone(),
+            audiences: self.engine.audiences.clone(),
             ..ServiceSettings::default()
         }
     }

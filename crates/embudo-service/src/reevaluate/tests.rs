@@ -2,113 +2,10 @@
 //! acting move back (phase II going cold) or lapse (phase III), each change is recorded once
 //! and dated when the engine says it happened, and a second sweep changes nothing.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use embudo_core::Value;
+use expect_test::expect;
 
-use embudo_core::{Event, EventKind, Timestamp, Value};
-use embudo_store::{IdentityKind, WorkspaceId};
-use embudo_store_sqlite::SqliteStore;
-use expect_test::{Expect, expect};
-
-use crate::{Embudo, FixedClock, ServiceSettings};
-
-const START: &str = "2026-03-02T10:00:00Z";
-
-/// One `track` event: minutes after [`START`], its name, its properties.
-type Track<'a> = (i64, &'a str, &'a [(&'a str, Value)]);
-
-struct Shop {
-    embudo: Embudo,
-    clock: Arc<FixedClock>,
-    workspace: WorkspaceId,
-}
-
-impl Shop {
-    async fn new() -> Shop {
-        let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
-        let clock = Arc::new(FixedClock::new(Timestamp::parse(START).unwrap()));
-        let embudo = Embudo::new(store, clock.clone(), ServiceSettings::default());
-        let workspace = embudo
-            .create_workspace("tienda")
-            .await
-            .unwrap()
-            .workspace
-            .id;
-        Shop {
-            embudo,
-            clock,
-            workspace,
-        }
-    }
-
-    /// Ingests `track` events of one anonymous person, `minutes` after the start, and processes.
-    async fn send(&self, person: &str, events: &[Track<'_>]) {
-        let start = Timestamp::parse(START).unwrap();
-        let events: Vec<Event> = events
-            .iter()
-            .enumerate()
-            .map(|(n, (minutes, name, properties))| {
-                let at = start.plus_millis(minutes * 60_000);
-                Event {
-                    message_id: format!("{person}-{n}"),
-                    kind: EventKind::Track,
-                    name: Some((*name).to_owned()),
-                    anonymous_id: Some(person.to_owned()),
-                    user_id: None,
-                    previous_id: None,
-                    group_id: None,
-                    timestamp: at,
-                    received_at: at,
-                    properties: Value::Map(
-                        properties
-                            .iter()
-                            .map(|(key, value)| ((*key).to_owned(), value.clone()))
-                            .collect::<BTreeMap<_, _>>(),
-                    ),
-                    traits: Value::Map(BTreeMap::new()),
-                    context: Value::Map(BTreeMap::new()),
-                }
-            })
-            .collect();
-        self.clock
-            .set(events.last().unwrap().timestamp.plus_millis(1000));
-        self.embudo.ingest(self.workspace, &events).await.unwrap();
-        self.embudo.process_all().await.unwrap();
-    }
-
-    async fn sweep_at(&self, days: f64) -> crate::reevaluate::ReevaluateOutcome {
-        self.clock
-            .set(Timestamp::parse(START).unwrap().plus_days(days));
-        self.embudo.reevaluate_all().await.unwrap()
-    }
-
-    /// The person's stored phase summary and transitions, one per line.
-    async fn check(&self, person: &str, expect: Expect) {
-        let store = self.embudo.store();
-        let profile = store
-            .profile_by_identity(self.workspace, IdentityKind::Anonymous, person)
-            .await
-            .unwrap()
-            .unwrap();
-        let mut lines = vec![format!(
-            "now: phase {} substate {} stage {}",
-            profile.summary.phase.as_deref().unwrap_or("-"),
-            profile.summary.substate.as_deref().unwrap_or("-"),
-            profile.summary.stage.as_deref().unwrap_or("-"),
-        )];
-        for transition in store.transitions(self.workspace, profile.id).await.unwrap() {
-            lines.push(format!(
-                "{} {}: {} -> {} ({})",
-                transition.at,
-                transition.dimension,
-                transition.from.as_deref().unwrap_or("-"),
-                transition.to,
-                transition.reason
-            ));
-        }
-        expect.assert_eq(&(lines.join("\n") + "\n"));
-    }
-}
+use crate::test_support::Shop;
 
 fn product(id: &str) -> [(&'static str, Value); 3] {
     [
@@ -139,10 +36,10 @@ async fn a_prospect_who_goes_silent_moves_back_and_a_second_sweep_changes_nothin
     let later = shop.sweep_at(60.0).await;
     assert_eq!((later.profiles, later.changed), (1, 1), "{later:?}");
     shop.check("ana", expect![[r#"
-        now: phase I substate - stage -
+        now: phase I substate - stage identify audiences [visitantes_recurrentes]
         2026-03-02T10:15:01.000Z phase: - -> II (añadió productos al carrito o lo miró 1 vez, la última el 2026-03-02)
         2026-05-01T10:00:00.000Z phase: II -> I (fase II → I: añadió productos al carrito o lo miró 1 vez, la última el 2026-03-02 (se enfría); vio 3 productos de la misma categoría (zapatillas) en 1 día (se enfría); vio 3 productos o listados, el último el 2026-03-02 (se enfría))
-        2026-05-01T10:00:00.000Z stage: explore -> none (etapa explorar → -: añadió productos al carrito o lo miró 1 vez, la última el 2026-03-02 (se enfría); vio 3 productos de la misma categoría (zapatillas) en 1 día (se enfría); vio 3 productos o listados, el último el 2026-03-02 (se enfría))
+        2026-05-01T10:00:00.000Z stage: explore -> identify (etapa explorar → identificar: añadió productos al carrito o lo miró 1 vez, la última el 2026-03-02 (se enfría); vio 3 productos de la misma categoría (zapatillas) en 1 día (se enfría); vio 3 productos o listados, el último el 2026-03-02 (se enfría))
     "#]]).await;
 
     let again = shop.sweep_at(60.0).await;
@@ -173,7 +70,7 @@ async fn a_customer_who_does_not_come_back_goes_at_risk_then_lapsed() {
     assert_eq!(shop.sweep_at(150.0).await.changed, 1);
     assert_eq!(shop.sweep_at(400.0).await.changed, 1);
     shop.check("luis", expect![[r#"
-        now: phase III substate lapsed stage advise
+        now: phase III substate lapsed stage advise audiences [compradores]
         2026-03-02T10:00:01.000Z phase: - -> III (compró el 2026-03-02)
         2026-07-30T10:00:00.000Z substate: active -> at_risk (cliente activo → en riesgo: compró el 2026-03-02)
         2027-04-06T10:00:00.000Z substate: at_risk -> lapsed (cliente en riesgo → perdido: compró el 2026-03-02)

@@ -58,7 +58,7 @@ fn config_check_accepts_a_good_file_with_a_summary() {
     let summary = stdout.lines().nth(1).unwrap_or_default();
     assert_eq!(
         summary,
-        "phases: 1 of 19 signals changed (cart); audiences: 1 (runners), checked but not yet used by processing; pages: 1 own path rule before the 40 built-in ones; server: listen 127.0.0.1:8080, database sqlite://embudo.db"
+        "phases: 1 of 19 signals changed (cart); audiences: 1 (runners); pages: 1 own path rule before the 40 built-in ones; server: listen 127.0.0.1:8080, database sqlite://embudo.db"
     );
     // Without FILE: the file in effect, `--config` …
     let output = dir.run(&["--config", "shop.toml", "config", "check"]);
@@ -112,7 +112,7 @@ fn config_default_round_trips_through_config_check() {
     assert_output(
         &output,
         true,
-        "ok: embudo.toml\nphases: the defaults; audiences: 3 (compradores, suscriptores, visitantes_recurrentes), checked but not yet used by processing; pages: the built-in path rules\n",
+        "ok: embudo.toml\nphases: the defaults; audiences: 3 (compradores, suscriptores, visitantes_recurrentes); pages: the built-in path rules\n",
         "",
     );
 }
