@@ -34,14 +34,22 @@ fit = 0.8
     .await;
     shop.send("luis", &[(0, "Product Viewed", &p1)]).await;
 
-    shop.check("ana", expect![[r#"
+    shop.check(
+        "ana",
+        expect![[r#"
         now: phase I substate - stage identify audiences [exploradores]
         2026-03-02T10:01:01.000Z phase: - -> I (vio 2 productos o listados, el último el 2026-03-02)
-    "#]]).await;
-    shop.check("luis", expect![[r#"
+    "#]],
+    )
+    .await;
+    shop.check(
+        "luis",
+        expect![[r#"
         now: phase I substate - stage - audiences []
         2026-03-02T10:00:01.000Z phase: - -> I (vio 1 producto o listado, el último el 2026-03-02)
-    "#]]).await;
+    "#]],
+    )
+    .await;
 
     let listed = shop
         .embudo
