@@ -1,10 +1,10 @@
 //! A profile's phase, read at "now" from its stored engine state.
 
 use embudo_core::Timestamp;
-use embudo_core::phase::{self, Classification};
+use embudo_core::phase::Classification;
 use embudo_store::{ProfileId, WorkspaceId};
 
-use crate::process::{EngineState, audience_fits, context_of};
+use crate::process::{EngineState, evaluate_at};
 use crate::{Embudo, Result};
 
 /// The classification of a profile now, and since when it has been in its phase.
@@ -23,16 +23,7 @@ impl Embudo {
             return Ok(None);
         };
         let state = EngineState::parse(&record.state).phase.unwrap_or_default();
-        let settings = &self.inner.settings;
-        let now = self.now();
-        let fits = audience_fits(&settings.audiences, &record, now);
-        let classification = phase::evaluate(
-            &state,
-            &record.aggregates,
-            &context_of(&record, &fits),
-            now,
-            &settings.phase_model,
-        );
+        let classification = evaluate_at(&self.inner.settings, &state, &record, self.now());
         let transitions = self.inner.store.transitions(workspace, record.id).await?;
         let since = transitions
             .iter()

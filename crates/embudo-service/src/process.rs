@@ -355,15 +355,7 @@ impl WorkspaceWork {
             .or_insert_with(|| match profiles.get(&id) {
                 Some(record) if record.state != "{}" => {
                     let state = EngineState::parse(&record.state).phase.unwrap_or_default();
-                    let fits = audience_fits(&settings.audiences, record, record.updated_at);
-                    let context = context_of(record, &fits);
-                    let before = phase::evaluate(
-                        &state,
-                        &record.aggregates,
-                        &context,
-                        record.updated_at,
-                        &settings.phase_model,
-                    );
+                    let before = evaluate_at(settings, &state, record, record.updated_at);
                     Engine {
                         state,
                         before: Some(before),
@@ -484,7 +476,6 @@ impl WorkspaceWork {
         batch: &mut ProcessingBatch,
         outcome: &mut ProcessOutcome,
     ) {
-        let (model, audiences) = (&settings.phase_model, &settings.audiences);
         outcome.profiles_touched += self.touched.len();
         outcome.profiles_created += self.created;
         for id in std::mem::take(&mut self.touched) {
@@ -497,10 +488,7 @@ impl WorkspaceWork {
                     state: EngineState::parse(&record.state).phase.unwrap_or_default(),
                     before: None,
                 });
-                let fits = audience_fits(audiences, &record, now);
-                let context = context_of(&record, &fits);
-                let after =
-                    phase::evaluate(&engine.state, &record.aggregates, &context, now, model);
+                let after = evaluate_at(settings, &engine.state, &record, now);
                 record_transitions(
                     self.workspace,
                     id,
@@ -612,10 +600,28 @@ fn order_records(
 
 /// What the phase engine needs to know beside the state. Consent to e-mail: an address is known
 /// and the person has not unsubscribed (an explicit `consent_email: false` trait withdraws it).
+/// Evaluates a profile's engine state at `at`, with the audiences it is in at that moment
+/// (audience conditions may read time, such as days since the last order).
+pub(crate) fn evaluate_at(
+    settings: &ServiceSettings,
+    state: &PhaseState,
+    record: &ProfileRecord,
+    at: Timestamp,
+) -> Classification {
+    let fits = audience_fits(&settings.audiences, record, at);
+    phase::evaluate(
+        state,
+        &record.aggregates,
+        &context_of(record, &fits),
+        at,
+        &settings.phase_model,
+    )
+}
+
 /// The shop's target audiences the profile is in at `at`, best fit first (stage identify). A
 /// condition that fails on this profile (a trait it lacks, unguarded by `has()`) counts as no
 /// match and is logged.
-pub(crate) fn audience_fits(
+fn audience_fits(
     audiences: &Audiences,
     record: &ProfileRecord,
     at: Timestamp,
@@ -643,7 +649,7 @@ pub(crate) fn audience_fits(
 
 /// The engine's context for a profile: its consents, and the audiences it matched (from
 /// [`audience_fits`]).
-pub(crate) fn context_of<'a>(
+fn context_of<'a>(
     record: &'a ProfileRecord,
     audiences: &'a [phase::AudienceFit],
 ) -> phase::Context<'a> {

@@ -13,15 +13,12 @@
 //! node that processed events meanwhile makes the commit fail with a conflict, after which the
 //! page is read and evaluated again, so a sweep never overwrites what an event changed.
 
-use embudo_core::phase;
 use embudo_store::{
     Direction, PageCursor, ProcessingBatch, ProfileFilter, ProfileId, ProfileRecord, StoreError,
     WorkspaceId,
 };
 
-use crate::process::{
-    EngineState, PROFILES_CURSOR, audience_fits, context_of, record_transitions, summary_of,
-};
+use crate::process::{EngineState, PROFILES_CURSOR, evaluate_at, record_transitions, summary_of};
 use crate::{Embudo, Result, ServiceSettings};
 
 /// Profiles read and evaluated per page (one transaction per page that changed).
@@ -178,25 +175,8 @@ fn reevaluate(
     if now <= record.updated_at {
         return None;
     }
-    let model = &settings.phase_model;
-    // Audience conditions may read time (days since the last order): each evaluation gets
-    // the fits of its own moment.
-    let fits_before = audience_fits(&settings.audiences, &record, record.updated_at);
-    let before = phase::evaluate(
-        &state,
-        &record.aggregates,
-        &context_of(&record, &fits_before),
-        record.updated_at,
-        model,
-    );
-    let fits_after = audience_fits(&settings.audiences, &record, now);
-    let after = phase::evaluate(
-        &state,
-        &record.aggregates,
-        &context_of(&record, &fits_after),
-        now,
-        model,
-    );
+    let before = evaluate_at(settings, &state, &record, record.updated_at);
+    let after = evaluate_at(settings, &state, &record, now);
     if (before.phase, before.substate, before.stage) == (after.phase, after.substate, after.stage) {
         return None;
     }
