@@ -8,14 +8,14 @@
 //! the new summary. A profile whose phase, sub-state and stage did not change is not written,
 //! so a sweep over a quiet population writes nothing and running it twice changes nothing.
 //!
-//! Writes go through [`embudo_store::Store::commit_processing`] with the event processor's own
-//! cursor, unmoved: in this process the processor's step lock keeps the two apart, and another
-//! node that processed events meanwhile makes the commit fail with a conflict, after which the
-//! page is read and evaluated again, so a sweep never overwrites what an event changed.
+//! Each page is listed and written under the event processor's step lock, through
+//! [`embudo_store::Store::commit_processing`] with the processor's own cursor, unmoved: in this
+//! process the lock keeps the two apart, and another node that processed events meanwhile makes
+//! the commit fail with a conflict, after which the page is listed and evaluated again, so a
+//! sweep never overwrites what an event changed.
 
 use embudo_store::{
-    Direction, PageCursor, ProcessingBatch, ProfileFilter, ProfileId, ProfileRecord, StoreError,
-    WorkspaceId,
+    Direction, PageCursor, ProcessingBatch, ProfileFilter, ProfileRecord, StoreError, WorkspaceId,
 };
 
 use crate::process::{EngineState, PROFILES_CURSOR, evaluate_at, record_transitions, summary_of};
@@ -91,13 +91,10 @@ impl Embudo {
             limit: PAGE,
             ..ProfileFilter::default()
         };
-        let page = self.inner.store.list_profiles(workspace, &filter).await?;
-        let ids: Vec<ProfileId> = page.items.iter().map(|record| record.id).collect();
-        if !ids.is_empty() {
-            self.reevaluate_page(workspace, &ids, &mut sweep.outcome)
-                .await?;
-        }
-        match page.next {
+        match self
+            .reevaluate_page(workspace, &filter, &mut sweep.outcome)
+            .await?
+        {
             Some(next) => sweep.after = Some(next),
             None => {
                 sweep.workspaces.pop();
@@ -106,19 +103,22 @@ impl Embudo {
         Ok(!sweep.workspaces.is_empty())
     }
 
+    /// Lists one page of live profiles and re-evaluates it, under the processor's step lock so
+    /// that no event step of this process runs in between; returns the next page's position.
     async fn reevaluate_page(
         &self,
         workspace: WorkspaceId,
-        ids: &[ProfileId],
+        filter: &ProfileFilter,
         outcome: &mut ReevaluateOutcome,
-    ) -> Result<()> {
+    ) -> Result<Option<PageCursor>> {
         let store = &self.inner.store;
         let settings = &self.inner.settings;
+        let mut next = None;
         for _ in 0..MAX_ATTEMPTS {
             let _step = self.inner.processing.lock().await;
             let cursor = store.cursor(PROFILES_CURSOR).await?;
-            // Read again under the lock: the listing may be older than the last event step.
-            let records = store.load_profiles(workspace, ids).await?;
+            let page = store.list_profiles(workspace, filter).await?;
+            next = page.next;
             let now = self.now();
             let mut batch = ProcessingBatch {
                 cursor_name: PROFILES_CURSOR.to_owned(),
@@ -126,26 +126,22 @@ impl Embudo {
                 cursor_to: cursor,
                 ..ProcessingBatch::default()
             };
-            let mut evaluated = 0;
-            for record in records {
-                if record.merged_into.is_some() {
-                    continue;
-                }
-                evaluated += 1;
+            let evaluated = page.items.len();
+            for record in page.items {
                 if let Some(changed) = reevaluate(record, settings, now, &mut batch) {
                     batch.profiles.push(changed);
                 }
             }
             if batch.profiles.is_empty() {
                 outcome.profiles += evaluated;
-                return Ok(());
+                return Ok(next);
             }
             match store.commit_processing(&batch).await {
                 Ok(()) => {
                     outcome.profiles += evaluated;
                     outcome.changed += batch.profiles.len();
                     outcome.transitions += batch.transitions.len();
-                    return Ok(());
+                    return Ok(next);
                 }
                 Err(StoreError::Conflict(reason)) => {
                     tracing::debug!(%reason, "re-evaluation raced an event step; retrying the page");
@@ -155,11 +151,10 @@ impl Embudo {
         }
         tracing::warn!(
             workspace = %workspace,
-            profiles = ids.len(),
             "re-evaluation kept racing event processing; the page waits for the next sweep"
         );
         outcome.skipped_pages += 1;
-        Ok(())
+        Ok(next)
     }
 }
 
