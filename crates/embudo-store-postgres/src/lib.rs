@@ -26,16 +26,17 @@ use async_trait::async_trait;
 use embudo_core::identity::Candidate;
 use embudo_core::{Event, Timestamp};
 use embudo_store::{
-    AppendStatus, ConflictRecord, Direction, IdentityKind, IdentityMatch, IdentityQuery, KeyRecord,
-    LoggedEvent, NewKey, OrderRecord, Page, PhaseCount, ProcessingBatch, ProfileFilter, ProfileId,
-    ProfileRecord, SortField, Store, StoreError, StoreResult, TransitionRecord, Workspace,
-    WorkspaceId, json, keyset, validate_event,
+    AppendStatus, ConflictRecord, Direction, IdentityKind, IdentityMatch, IdentityQuery,
+    KEPT_MODEL_VERSIONS, KeyRecord, LoggedEvent, ModelInfo, ModelRecord, NewKey, NewModel,
+    OrderRecord, Page, PhaseCount, ProcessingBatch, ProfileFilter, ProfileId, ProfileRecord,
+    SortField, Store, StoreError, StoreResult, TransitionRecord, Workspace, WorkspaceId, json,
+    keyset, validate_event,
 };
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 pub use crate::admin::{create_database, drop_database};
-use crate::rows::{EVENT_COLUMNS, KEY_COLUMNS, ORDER_COLUMNS, PROFILE_COLUMNS};
+use crate::rows::{EVENT_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, ORDER_COLUMNS, PROFILE_COLUMNS};
 
 /// Events per `INSERT` statement when appending.
 const APPEND_CHUNK: usize = 2000;
@@ -1003,6 +1004,90 @@ impl Store for PostgresStore {
                     count: row.try_get::<i64, _>(3).map_err(map_err)?.max(0) as u64,
                 })
             })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace, kind = %model.kind))]
+    async fn save_model(&self, workspace: WorkspaceId, model: &NewModel) -> StoreResult<ModelInfo> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // Locking the workspace row serializes saves, so versions never collide.
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+                .bind(workspace.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("workspace {workspace}")));
+        }
+        let version: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM models \
+             WHERE workspace_id = $1 AND kind = $2",
+        )
+        .bind(workspace.0)
+        .bind(&model.kind)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO models (workspace_id, kind, version, built_at, report, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(workspace.0)
+        .bind(&model.kind)
+        .bind(version)
+        .bind(model.built_at.as_millis())
+        .bind(&model.report)
+        .bind(&model.payload)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query("DELETE FROM models WHERE workspace_id = $1 AND kind = $2 AND version <= $3")
+            .bind(workspace.0)
+            .bind(&model.kind)
+            .bind(version - KEPT_MODEL_VERSIONS)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(ModelInfo {
+            workspace_id: workspace,
+            kind: model.kind.clone(),
+            version,
+            built_at: model.built_at,
+            report: model.report.clone(),
+            size: i64::try_from(model.payload.len()).unwrap_or(i64::MAX),
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace, kind))]
+    async fn model(&self, workspace: WorkspaceId, kind: &str) -> StoreResult<Option<ModelRecord>> {
+        let sql = format!(
+            "SELECT {MODEL_COLUMNS}, payload FROM models \
+             WHERE workspace_id = $1 AND kind = $2 ORDER BY version DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(workspace.0)
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::model).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %workspace))]
+    async fn models(&self, workspace: WorkspaceId) -> StoreResult<Vec<ModelInfo>> {
+        let sql = format!(
+            "SELECT {MODEL_COLUMNS} FROM models WHERE workspace_id = $1 \
+             ORDER BY kind, version DESC"
+        );
+        sqlx::query(&sql)
+            .bind(workspace.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::model_info)
             .collect()
     }
 }

@@ -3,8 +3,9 @@
 use embudo_core::{Event, EventKind, Timestamp};
 use embudo_store::json;
 use embudo_store::{
-    ConflictRecord, KeyKind, KeyRecord, LoggedEvent, OrderRecord, ProfileId, ProfileRecord,
-    ProfileSummary, StoreError, StoreResult, TransitionRecord, Workspace, WorkspaceId,
+    ConflictRecord, KeyKind, KeyRecord, LoggedEvent, ModelInfo, ModelRecord, OrderRecord,
+    ProfileId, ProfileRecord, ProfileSummary, StoreError, StoreResult, TransitionRecord, Workspace,
+    WorkspaceId,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -21,6 +22,9 @@ pub(crate) const PROFILE_COLUMNS: &str = "id, workspace_id, user_id, email, anon
 
 pub(crate) const ORDER_COLUMNS: &str =
     "workspace_id, order_id, profile_id, placed_at, total, currency, lines, refunded, cancelled";
+
+pub(crate) const MODEL_COLUMNS: &str =
+    "workspace_id, kind, version, built_at, report, LENGTH(payload)";
 
 pub(crate) const KEY_COLUMNS: &str = "id, workspace_id, kind, label, created_at, revoked_at";
 
@@ -146,5 +150,24 @@ pub(crate) fn conflict(row: &SqliteRow) -> StoreResult<ConflictRecord> {
             .collect(),
         reason: get(row, 4)?,
         at: millis(row, 5)?,
+    })
+}
+
+pub(crate) fn model_info(row: &SqliteRow) -> StoreResult<ModelInfo> {
+    Ok(ModelInfo {
+        workspace_id: WorkspaceId(get(row, 0)?),
+        kind: get(row, 1)?,
+        version: get(row, 2)?,
+        built_at: millis(row, 3)?,
+        report: get(row, 4)?,
+        size: get::<i64>(row, 5)?,
+    })
+}
+
+/// A [`MODEL_COLUMNS`] row followed by the payload.
+pub(crate) fn model(row: &SqliteRow) -> StoreResult<ModelRecord> {
+    Ok(ModelRecord {
+        info: model_info(row)?,
+        payload: get(row, 6)?,
     })
 }

@@ -186,7 +186,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Live profiles counted by phase, sub-state and stage.
     async fn phase_counts(&self, workspace: WorkspaceId) -> StoreResult<Vec<PhaseCount>>;
+
+    // -- Models -------------------------------------------------------------------------------
+
+    /// Stores a model as the next version of its kind and returns its description; only the
+    /// newest [`KEPT_MODEL_VERSIONS`] versions of a kind are kept. An unknown workspace is
+    /// [`StoreError::NotFound`].
+    async fn save_model(&self, workspace: WorkspaceId, model: &NewModel) -> StoreResult<ModelInfo>;
+
+    /// The newest model of this kind, with its payload.
+    async fn model(&self, workspace: WorkspaceId, kind: &str) -> StoreResult<Option<ModelRecord>>;
+
+    /// The stored models' descriptions, by kind, newest version first.
+    async fn models(&self, workspace: WorkspaceId) -> StoreResult<Vec<ModelInfo>>;
 }
+
+/// How many versions of each model kind [`Store::save_model`] keeps.
+pub const KEPT_MODEL_VERSIONS: i64 = 5;
 
 #[cfg(test)]
 mod tests;

@@ -368,3 +368,38 @@ pub struct ProcessingBatch {
     pub conflicts: Vec<ConflictRecord>,
     pub merges: Vec<Merge>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Models.
+
+/// A built model to store: intent, BTYD, cross-sell, question likelihoods, … one kind each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewModel {
+    /// What it is, e.g. `"intent"`, `"btyd"`, `"recommend"`, `"questions"`.
+    pub kind: String,
+    pub built_at: Timestamp,
+    /// The model report (parameters, fit, data used), JSON text, stored and returned verbatim.
+    pub report: String,
+    /// The model itself, in whatever encoding its owner chose, stored and returned verbatim.
+    pub payload: Vec<u8>,
+}
+
+/// A stored model's description, without its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub workspace_id: WorkspaceId,
+    pub kind: String,
+    /// 1 for the first model of its kind in the workspace, then one more for each.
+    pub version: i64,
+    pub built_at: Timestamp,
+    pub report: String,
+    /// The payload's length in bytes.
+    pub size: i64,
+}
+
+/// A stored model with its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRecord {
+    pub info: ModelInfo,
+    pub payload: Vec<u8>,
+}

@@ -3,6 +3,7 @@
 
 mod isolation;
 mod log;
+mod models;
 mod processing;
 mod reads;
 mod support;
