@@ -95,6 +95,7 @@ async fn ingest_once(args: &IngestArgs, url: &str, run: usize) -> anyhow::Result
         rate_limit_per_second: None,
         json_logs: false,
         reevaluate_every: None,
+        rebuild_models_every: None,
     };
     let application = Application::build(&settings).await?;
     let address = application.local_addr()?;

@@ -67,6 +67,9 @@ pub struct RawServer {
     pub json_logs: Option<bool>,
     /// Minutes between re-evaluations of every profile for decay; 0 turns them off.
     pub reevaluate_every_minutes: Option<u64>,
+    /// Hours between rebuilds of every workspace's models (predictions, cross-sell, question
+    /// likelihoods); 0 turns them off.
+    pub rebuild_models_every_hours: Option<u64>,
 }
 
 /// The binary's view of the file: only `[server]`. Other top-level keys are the engine's,
@@ -117,6 +120,8 @@ pub struct Settings {
     pub json_logs: bool,
     /// How often `serve` re-evaluates every profile for decay; `None`: never.
     pub reevaluate_every: Option<std::time::Duration>,
+    /// How often `serve` rebuilds the models; `None`: never (build them with the CLI).
+    pub rebuild_models_every: Option<std::time::Duration>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -183,6 +188,10 @@ impl Settings {
             reevaluate_every: match file.reevaluate_every_minutes.unwrap_or(60) {
                 0 => None,
                 minutes => Some(std::time::Duration::from_secs(minutes * 60)),
+            },
+            rebuild_models_every: match file.rebuild_models_every_hours.unwrap_or(24) {
+                0 => None,
+                hours => Some(std::time::Duration::from_secs(hours * 3600)),
             },
         })
     }

@@ -39,6 +39,7 @@ pub struct Application {
     embudo: Embudo,
     http: HttpSettings,
     reevaluate_every: Option<Duration>,
+    rebuild_models_every: Option<Duration>,
 }
 
 impl Application {
@@ -69,6 +70,7 @@ impl Application {
             embudo,
             http,
             reevaluate_every: settings.reevaluate_every,
+            rebuild_models_every: settings.rebuild_models_every,
         })
     }
 
@@ -81,7 +83,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` is cancelled: in-flight requests finish, the processor stops
-    /// between steps. Returns the first error of either task.
+    /// between steps, the model jobs between jobs. Returns the first error of any task.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.run_until_stopped_with(shutdown, true).await
     }
@@ -111,9 +113,19 @@ impl Application {
         } else {
             tokio::spawn(async { Ok(()) })
         };
-        let (server, processor) = tokio::join!(server, processor);
+        let model_jobs = match self.rebuild_models_every {
+            Some(every) if processing => tokio::spawn(crate::jobs::run_model_jobs(
+                self.embudo.clone(),
+                crate::jobs::model_jobs(),
+                every,
+                shutdown.clone(),
+            )),
+            _ => tokio::spawn(async { Ok(()) }),
+        };
+        let (server, processor, model_jobs) = tokio::join!(server, processor, model_jobs);
         server.context("the HTTP server task panicked")??;
         processor.context("the processor task panicked")??;
+        model_jobs.context("the model jobs task panicked")??;
         Ok(())
     }
 }
