@@ -147,7 +147,9 @@ impl CsvConverter for Rees46 {
         if !session.is_empty() {
             context.insert("session_id".to_owned(), string(&session));
         }
-        let message_id = self.occurrences.message_id("rees46", record_hash(record));
+        let message_id = self
+            .occurrences
+            .message_id("rees46", timestamp, record_hash(record));
         let event = Track {
             message_id,
             name,

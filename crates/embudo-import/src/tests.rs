@@ -134,16 +134,16 @@ event_time,event_type,product_id,category_id,category_code,brand,price,user_id,u
 ",
         &expect![[r#"
             format rees46
-            track "Product Viewed" id=rees46:9d4d488a85758023c115f76210244590 user=541312140 anon=- at=2019-10-01T00:00:00.000Z
+            track "Product Viewed" id=rees46:1569888000000:9d4d488a85758023c115f76210244590 user=541312140 anon=- at=2019-10-01T00:00:00.000Z
               props={brand: "shiseido", category: "2103807459595387724", category_id: "2103807459595387724", price: 35.79, product_id: "44600062"}
               context={session_id: "72d76fde-8bb3-4e00-8c23-a032dfed738c"}
-            track "Product Added" id=rees46:c22a09b00c56ddd295743c408a615ff2 user=519107250 anon=- at=2019-10-01T00:00:01.000Z
+            track "Product Added" id=rees46:1569888001000:c22a09b00c56ddd295743c408a615ff2 user=519107250 anon=- at=2019-10-01T00:00:01.000Z
               props={category: "furniture.living_room.sofa", category_id: "2053013559792632471", price: 543.1, product_id: "17200506"}
               context={session_id: "566511c2-e2e3-422b-b695-cf8e6e792ca8"}
-            track "Product Removed" id=rees46:9e2600e82ad0bcda28893d368f52cdb3 user=550050854 anon=- at=2019-10-01T00:00:02.000Z
+            track "Product Removed" id=rees46:1569888002000:9e2600e82ad0bcda28893d368f52cdb3 user=550050854 anon=- at=2019-10-01T00:00:02.000Z
               props={brand: "lenovo", category: "computers.notebook", category_id: "2053013558920217191", price: 251.74, product_id: "1307067"}
               context={session_id: "7c90fc70-0e80-4590-96f3-13c02c18c713"}
-            track "Order Completed" id=rees46:bf572f1faa4e0addd90e27a3737812b3 user=543272936 anon=- at=2019-10-01T00:02:14.000Z
+            track "Order Completed" id=rees46:1569888134000:bf572f1faa4e0addd90e27a3737812b3 user=543272936 anon=- at=2019-10-01T00:02:14.000Z
               props={order_id: "8187d148-3c41-46d4-b0c0-9c08cd9dc564:1004856:2019-10-01 00:02:14 UTC", products: [{brand: "samsung", category: "electronics.smartphone", category_id: "2053013555631882655", price: 130.76, product_id: "1004856", quantity: 1}], total: 130.76}
               context={session_id: "8187d148-3c41-46d4-b0c0-9c08cd9dc564"}
         "#]],
@@ -165,7 +165,7 @@ yesterday,view,1,2,,,1.00,7,s1
 ",
         &expect![[r#"
             format rees46
-            track "Product Viewed" id=rees46:79a9aec31166ffd1d4709fd85b009eed user=7 anon=- at=2019-10-01T00:00:00.000Z
+            track "Product Viewed" id=rees46:1569888000000:79a9aec31166ffd1d4709fd85b009eed user=7 anon=- at=2019-10-01T00:00:00.000Z
               props={category: "2", category_id: "2", price: 1, product_id: "1"}
               context={session_id: "s1"}
             skipped line 5 user_id: is empty: the row cannot belong to a person
@@ -198,12 +198,14 @@ event_time,event_type,product_id,category_id,category_code,brand,price,user_id,u
     let first = ids(text);
     expect![[r#"
         [
-            "rees46:79a9aec31166ffd1d4709fd85b009eed",
-            "rees46:79a9aec31166ffd1d4709fd85b009eed:2",
-            "rees46:383c0dd4599163b41b194a7c08c6afa1",
+            "rees46:1569888000000:79a9aec31166ffd1d4709fd85b009eed",
+            "rees46:1569888000000:79a9aec31166ffd1d4709fd85b009eed:2",
+            "rees46:1569888001000:383c0dd4599163b41b194a7c08c6afa1",
         ]
     "#]]
     .assert_debug_eq(&first);
+    // Rows in time order give ids in the same order (the log's index grows at its end).
+    assert!(first[0] < first[2] && first[1] < first[2]);
     // The same file again: the same ids, so the log stores nothing twice.
     assert_eq!(ids(text), first);
 }
