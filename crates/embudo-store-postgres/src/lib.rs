@@ -282,6 +282,55 @@ async fn upsert_profile(
     Ok(())
 }
 
+/// Sets each event's profile, in one statement. An event and a profile of different
+/// workspaces (or an unknown one) fail the batch with an error naming them.
+async fn assign_event_profiles(
+    tx: &mut Transaction<'_, Postgres>,
+    assignments: &[(i64, ProfileId)],
+) -> StoreResult<()> {
+    let assignments = embudo_store::final_event_profiles(assignments);
+    if assignments.is_empty() {
+        return Ok(());
+    }
+    let (seqs, profiles): (Vec<i64>, Vec<i64>) = assignments
+        .iter()
+        .map(|&(seq, profile)| (seq, profile.0))
+        .unzip();
+    let result = sqlx::query(
+        "UPDATE events SET profile_id = pairs.profile_id \
+         FROM UNNEST($1::BIGINT[], $2::BIGINT[]) AS pairs (seq, profile_id) \
+         JOIN profiles ON profiles.id = pairs.profile_id \
+         WHERE events.seq = pairs.seq AND events.workspace_id = profiles.workspace_id",
+    )
+    .bind(&seqs)
+    .bind(&profiles)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    if result.rows_affected() == assignments.len() as u64 {
+        return Ok(());
+    }
+    // Name the first assignment that did not match.
+    let first: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT pairs.seq, pairs.profile_id \
+         FROM UNNEST($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY AS pairs (seq, profile_id, n) \
+         WHERE NOT EXISTS (SELECT 1 FROM events JOIN profiles ON profiles.id = pairs.profile_id \
+             WHERE events.seq = pairs.seq AND events.workspace_id = profiles.workspace_id) \
+         ORDER BY pairs.n LIMIT 1",
+    )
+    .bind(&seqs)
+    .bind(&profiles)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Err(match first {
+        Some((seq, profile)) => StoreError::Invalid(format!(
+            "event {seq} and profile {profile} are not in one workspace"
+        )),
+        None => StoreError::Invalid("an event's profile could not be set".to_owned()),
+    })
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     #[tracing::instrument(skip_all)]
@@ -643,22 +692,7 @@ impl Store for PostgresStore {
                 )));
             }
         }
-        for &(seq, profile) in &batch.event_profiles {
-            let result = sqlx::query(
-                "UPDATE events SET profile_id = $1 WHERE seq = $2 \
-                 AND workspace_id = (SELECT workspace_id FROM profiles WHERE id = $1)",
-            )
-            .bind(profile.0)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if result.rows_affected() == 0 {
-                return Err(StoreError::Invalid(format!(
-                    "event {seq} and profile {profile} are not in one workspace"
-                )));
-            }
-        }
+        assign_event_profiles(&mut tx, &batch.event_profiles).await?;
         for order in &batch.orders {
             sqlx::query(
                 "INSERT INTO orders (workspace_id, order_id, profile_id, placed_at, total, \

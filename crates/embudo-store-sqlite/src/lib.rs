@@ -305,6 +305,68 @@ async fn upsert_profile(
     Ok(())
 }
 
+/// Sets each event's profile, in one statement per chunk. An event and a profile of different
+/// workspaces (or an unknown one) fail the batch with an error naming them.
+async fn assign_event_profiles(
+    tx: &mut Transaction<'_, Sqlite>,
+    assignments: &[(i64, ProfileId)],
+) -> StoreResult<()> {
+    let assignments = embudo_store::final_event_profiles(assignments);
+    for chunk in assignments.chunks(APPEND_CHUNK * 20) {
+        let mut pairs = String::with_capacity(chunk.len() * 24);
+        pairs.push('[');
+        for (index, (seq, profile)) in chunk.iter().enumerate() {
+            if index > 0 {
+                pairs.push(',');
+            }
+            pairs.push_str(&format!("[{seq},{}]", profile.0));
+        }
+        pairs.push(']');
+        let result = sqlx::query(
+            "UPDATE events SET profile_id = pairs.profile_id \
+             FROM (SELECT value ->> 0 AS seq, value ->> 1 AS profile_id FROM json_each(?)) AS pairs \
+             JOIN profiles ON profiles.id = pairs.profile_id \
+             WHERE events.seq = pairs.seq AND events.workspace_id = profiles.workspace_id",
+        )
+        .bind(pairs)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if result.rows_affected() != chunk.len() as u64 {
+            return Err(mismatched_event_profile(tx, chunk).await);
+        }
+    }
+    Ok(())
+}
+
+/// The error for the first assignment of `chunk` whose event and profile are not in one
+/// workspace (the caller rolls back).
+async fn mismatched_event_profile(
+    tx: &mut Transaction<'_, Sqlite>,
+    chunk: &[(i64, ProfileId)],
+) -> StoreError {
+    for &(seq, profile) in chunk {
+        let matched: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
+            "SELECT events.seq FROM events JOIN profiles ON profiles.id = ?1 \
+             WHERE events.seq = ?2 AND events.workspace_id = profiles.workspace_id",
+        )
+        .bind(profile.0)
+        .bind(seq)
+        .fetch_optional(&mut **tx)
+        .await;
+        match matched {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return StoreError::Invalid(format!(
+                    "event {seq} and profile {profile} are not in one workspace"
+                ));
+            }
+            Err(error) => return map_err(error),
+        }
+    }
+    StoreError::Invalid("an event's profile could not be set".to_owned())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     #[tracing::instrument(skip_all)]
@@ -655,22 +717,7 @@ impl Store for SqliteStore {
                 )));
             }
         }
-        for &(seq, profile) in &batch.event_profiles {
-            let result = sqlx::query(
-                "UPDATE events SET profile_id = ?1 WHERE seq = ?2 \
-                 AND workspace_id = (SELECT workspace_id FROM profiles WHERE id = ?1)",
-            )
-            .bind(profile.0)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if result.rows_affected() == 0 {
-                return Err(StoreError::Invalid(format!(
-                    "event {seq} and profile {profile} are not in one workspace"
-                )));
-            }
-        }
+        assign_event_profiles(&mut tx, &batch.event_profiles).await?;
         for order in &batch.orders {
             sqlx::query(
                 "INSERT INTO orders (workspace_id, order_id, profile_id, placed_at, total, \

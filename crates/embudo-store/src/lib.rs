@@ -201,6 +201,13 @@ pub trait Store: Send + Sync + 'static {
     async fn models(&self, workspace: WorkspaceId) -> StoreResult<Vec<ModelInfo>>;
 }
 
+/// A batch's event-profile assignments with one per event, the last one given for an event
+/// winning (as if they were applied in order), by seq: what adapters apply in one statement.
+pub fn final_event_profiles(assignments: &[(i64, ProfileId)]) -> Vec<(i64, ProfileId)> {
+    let last: std::collections::BTreeMap<i64, ProfileId> = assignments.iter().copied().collect();
+    last.into_iter().collect()
+}
+
 /// How many versions of each model kind [`Store::save_model`] keeps.
 pub const KEPT_MODEL_VERSIONS: i64 = 5;
 

@@ -244,7 +244,10 @@ async fn one_workspace_never_sees_another() {
         relink.profiles = vec![profile(a.id, pa, 5)];
         let error = store.commit_processing(&relink).await.unwrap_err();
         assert!(
-            matches!(error, StoreError::Invalid(_)),
+            matches!(error, StoreError::Invalid(_))
+                && error
+                    .to_string()
+                    .contains(&format!("event {seq} and profile {pa}")),
             "{backend}: {error}"
         );
 
