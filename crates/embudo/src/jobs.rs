@@ -18,8 +18,7 @@ use embudo_store::{ModelInfo, WorkspaceId};
 use tokio_util::sync::CancellationToken;
 
 /// The future a job's build returns.
-pub type BuildFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<ModelInfo, ServiceError>> + Send + 'a>>;
+pub type BuildFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<ModelInfo>> + Send + 'a>>;
 
 /// One kind of model and how to build it for a workspace.
 #[derive(Clone, Copy)]
@@ -104,7 +103,7 @@ pub async fn run_due_jobs(
                     tracing::warn!(
                         workspace = %workspace.id,
                         kind = job.kind,
-                        error = %err,
+                        error = format!("{err:#}"),
                         "model not rebuilt; trying again in one period"
                     );
                     attempts.insert((workspace.id, job.kind), embudo.now());
@@ -175,7 +174,7 @@ mod tests {
     }
 
     fn build_failing(_: &Embudo, _: WorkspaceId) -> BuildFuture<'_> {
-        Box::pin(async { Err(ServiceError::Invalid("too little data".to_owned())) })
+        Box::pin(async { Err(anyhow::anyhow!("too little data")) })
     }
 
     #[tokio::test]
