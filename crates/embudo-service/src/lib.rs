@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod keys;
 pub mod phase;
 pub mod process;
+pub mod questions;
 pub mod read;
 pub mod reevaluate;
 #[cfg(test)]
