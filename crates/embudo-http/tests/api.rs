@@ -293,6 +293,8 @@ async fn operations_endpoints_answer() {
     let (status, openapi) = app.send(request("/api/v1/openapi.json")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(openapi["paths"]["/v1/batch"].is_object());
+    assert!(openapi["paths"]["/v1/questions/next"]["get"].is_object());
+    assert!(openapi["paths"]["/api/v1/questions"]["get"].is_object());
     let (status, script) = app.send(request("/tracker.js")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(script.as_str().unwrap().contains("sendBeacon"));
