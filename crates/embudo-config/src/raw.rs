@@ -11,6 +11,7 @@ pub(crate) struct RawConfig {
     pub(crate) phases: Option<RawPhases>,
     pub(crate) audiences: Option<Vec<Spanned<RawAudience>>>,
     pub(crate) pages: Option<RawPages>,
+    pub(crate) questions: Option<RawQuestions>,
     /// The binary's own section (listen address, database URL, …): the same file holds it,
     /// and `embudo::settings` reads and validates it. Skipped here, whatever it holds, so that
     /// `check` accepts the whole file while still rejecting any other unknown section.
@@ -107,4 +108,35 @@ pub(crate) struct RawPages {
 pub(crate) struct RawRule {
     pub(crate) category: String,
     pub(crate) pattern: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQuestions {
+    pub(crate) confidence: Option<Spanned<f64>>,
+    pub(crate) min_gain: Option<Spanned<f64>>,
+    pub(crate) cost: Option<Spanned<f64>>,
+    pub(crate) max_per_visit: Option<Spanned<i64>>,
+    pub(crate) max_per_30_days: Option<Spanned<i64>>,
+    pub(crate) learning_pseudo_count: Option<Spanned<f64>>,
+    pub(crate) bank: Option<Vec<Spanned<RawQuestion>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQuestion {
+    pub(crate) id: Spanned<String>,
+    pub(crate) es: Spanned<String>,
+    pub(crate) en: Spanned<String>,
+    pub(crate) cost: Option<Spanned<f64>>,
+    pub(crate) answers: Spanned<Vec<Spanned<RawAnswer>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAnswer {
+    pub(crate) id: Spanned<String>,
+    pub(crate) es: Spanned<String>,
+    pub(crate) en: Spanned<String>,
+    pub(crate) likelihoods: Spanned<Vec<f64>>,
 }

@@ -256,7 +256,91 @@ fn the_server_section_is_left_to_the_binary() {
     check_error(
         "[sever]\nlisten = \"127.0.0.1:9000\"\n",
         &expect![
-            "embudo.toml:1:2: unknown field `sever`, expected one of `phases`, `audiences`, `pages`, `server`"
+            "embudo.toml:1:2: unknown field `sever`, expected one of `phases`, `audiences`, `pages`, `questions`, `server`"
+        ],
+    );
+}
+
+#[test]
+fn questions_default_to_the_built_in_bank_and_policy() {
+    let config = check("embudo.toml", "").unwrap();
+    assert_eq!(config.questions.bank, embudo_ask::default_bank());
+    assert_eq!(config.questions.policy, embudo_ask::AskPolicy::default());
+}
+
+#[test]
+fn a_configured_bank_replaces_the_defaults() {
+    let config = check(
+        "embudo.toml",
+        r#"
+        [questions]
+        confidence = 0.8
+        max_per_visit = 2
+        max_per_30_days = 5
+        cost = 0.1
+        [[questions.bank]]
+        id = "talla"
+        es = "¿Sabes tu talla?"
+        en = "Do you know your size?"
+        answers = [
+            { id = "si", es = "Sí", en = "Yes", likelihoods = [0.2, 0.7, 0.9] },
+            { id = "no", es = "No", en = "No", likelihoods = [0.8, 0.3, 0.1] },
+        ]
+        "#,
+    )
+    .unwrap();
+    let questions = &config.questions;
+    assert_eq!(questions.policy.confidence, 0.8);
+    assert_eq!(questions.policy.max_per_visit, 2);
+    assert_eq!(questions.policy.max_per_window, 5);
+    assert_eq!(questions.bank.questions().len(), 1);
+    let talla = &questions.bank.questions()[0];
+    assert_eq!((talla.id.as_str(), talla.cost), ("talla", 0.1));
+    assert_eq!(talla.text.en, "Do you know your size?");
+    assert_eq!(talla.answers[1].likelihoods, vec![0.8, 0.3, 0.1]);
+}
+
+#[test]
+fn question_mistakes_name_line_and_field() {
+    let bank = |answers: &str| {
+        format!(
+            "[[questions.bank]]\nid = \"q\"\nes = \"¿?\"\nen = \"?\"\nanswers = [\n{answers}\n]\n"
+        )
+    };
+    check_error(
+        &bank(
+            "{ id = \"a\", es = \"A\", en = \"A\", likelihoods = [0.5, 0.5, 0.5] },\n{ id = \"b\", es = \"B\", en = \"B\", likelihoods = [0.5, 0.4, 0.5] },",
+        ),
+        &expect![[
+            r#"embudo.toml:5:11: questions.bank "q": the answers' likelihoods in phase II sum to 0.9, not 1"#
+        ]],
+    );
+    check_error(
+        &bank(
+            "{ id = \"a\", es = \"A\", en = \"A\", likelihoods = [0.5, 0.5] },\n{ id = \"b\", es = \"B\", en = \"B\", likelihoods = [0.5, 0.5, 0.5] },",
+        ),
+        &expect![[
+            r#"embudo.toml:6:47: questions.bank "q" answer "a": likelihoods must be three numbers between 0 and 1 [I, II, III], got [0.5, 0.5]"#
+        ]],
+    );
+    check_error(
+        &bank("{ id = \"a\", es = \"A\", en = \"A\", likelihoods = [1, 1, 1] },"),
+        &expect![[
+            r#"embudo.toml:5:11: questions.bank "q": a question needs at least two answers, got 1"#
+        ]],
+    );
+    check_error(
+        "[questions]\nconfidence = 1.5\n",
+        &expect!["embudo.toml:2:14: questions.confidence must be between 0 and 1, got 1.5"],
+    );
+    check_error(
+        "[questions]\nmax_per_visit = -1\n",
+        &expect!["embudo.toml:2:17: questions.max_per_visit must be 0 or more, got -1"],
+    );
+    check_error(
+        "[questions]\nmax_per_day = 1\n",
+        &expect![
+            "embudo.toml:2:1: unknown field `max_per_day`, expected one of `confidence`, `min_gain`, `cost`, `max_per_visit`, `max_per_30_days`, `learning_pseudo_count`, `bank`"
         ],
     );
 }

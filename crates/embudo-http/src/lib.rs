@@ -22,6 +22,7 @@ pub mod api;
 pub mod dto;
 pub mod error;
 mod ops;
+pub mod questions;
 pub mod tracking;
 
 /// HTTP settings chosen by the binary.
@@ -124,10 +125,26 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             "/api/v1/profiles/{id}/transitions",
             get(api::profile_transitions),
         )
-        .route("/api/v1/phases/summary", get(api::phase_summary));
+        .route("/api/v1/phases/summary", get(api::phase_summary))
+        .route("/api/v1/questions", get(questions::admin_list));
+    // The shop's pages call these from the browser: open to any origin, like tracking.
+    let survey = Router::new()
+        .route("/v1/questions/next", get(questions::next))
+        .route("/v1/answers", post(questions::answer))
+        .route("/v1/questions.js", get(questions::script))
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::header::AUTHORIZATION,
+                ]),
+        );
     Router::new()
         .merge(tracking)
         .merge(management)
+        .merge(survey)
         .route("/tracker.js", get(ops::tracker_js))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

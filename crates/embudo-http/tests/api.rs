@@ -293,6 +293,8 @@ async fn operations_endpoints_answer() {
     let (status, openapi) = app.send(request("/api/v1/openapi.json")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(openapi["paths"]["/v1/batch"].is_object());
+    assert!(openapi["paths"]["/v1/questions/next"]["get"].is_object());
+    assert!(openapi["paths"]["/api/v1/questions"]["get"].is_object());
     let (status, script) = app.send(request("/tracker.js")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(script.as_str().unwrap().contains("sendBeacon"));
@@ -384,4 +386,127 @@ async fn refunds_undo_the_order() {
         .collect();
     assert_eq!(phases.first(), Some(&json!("III")));
     assert_ne!(phases.last(), Some(&json!("III")));
+}
+
+/// Questions: the next one with the write key (header or query), the answer acknowledged after
+/// commit and refused by name when unknown, the script, and the admin figures.
+#[tokio::test]
+async fn questions_are_asked_answered_and_counted() {
+    let app = app().await;
+    let next = |query: &str| {
+        Request::get(format!("/v1/questions/next?{query}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    // No key, or an admin token instead of the write key.
+    let (status, _) = app.send(next("anonymousId=ana")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .send(next(&format!(
+            "anonymousId=ana&writeKey={}",
+            app.admin_token
+        )))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = app.send(next(&format!("writeKey={}", app.write_key))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["message"], "the query needs anonymousId or userId");
+
+    let (status, body) = app
+        .send(next(&format!(
+            "anonymousId=ana&lang=en&writeKey={}",
+            app.write_key
+        )))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["ask"], true);
+    assert_eq!(body["question"]["id"], "when");
+    assert_eq!(body["question"]["text"], "When do you plan to buy?");
+    assert_eq!(body["question"]["answers"][0]["id"], "this_week");
+    app.embudo.process_all().await.unwrap();
+    // Same visit: the budget (one a visit) is spent. The key in the Basic header works too.
+    let request = Request::get("/v1/questions/next?anonymousId=ana")
+        .header(header::AUTHORIZATION, basic(&app.write_key))
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = app.send(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["ask"], false);
+    assert_eq!(body["reason"], "visit_budget_spent");
+    assert_eq!(body["message"], "ya se le preguntó en esta visita");
+
+    // An unknown answer is refused by name; a good one is stored (text/plain, key in the body,
+    // as the script sends it).
+    let (status, body) = app
+        .post(
+            "/v1/answers",
+            json!({"anonymousId": "ana", "questionId": "when", "answerId": "tomorrow"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["message"],
+        r#"answerId: question "when" has no answer "tomorrow" (known: this_week, this_month, later, unknown)"#
+    );
+    let request = Request::post("/v1/answers")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(
+            json!({"writeKey": app.write_key, "anonymousId": "ana", "questionId": "when", "answerId": "this_week"})
+                .to_string(),
+        ))
+        .unwrap();
+    let (status, body) = app.send(request).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"success": true})));
+    app.embudo.process_all().await.unwrap();
+    // The answer moved the phase: 0.401 · 0.45 against 0.599 · 0.05 gives P(II) = 0.858.
+    let profile = app.first("").await;
+    let (_, phase) = app
+        .get(&format!("/api/v1/profiles/{}/phase", profile["id"]))
+        .await;
+    assert_eq!(phase["phase"], "II", "{phase}");
+
+    let (status, stats) = app.get("/api/v1/questions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stats["learned"], Value::Null);
+    let when = &stats["questions"][3];
+    assert_eq!(when["id"], "when");
+    assert_eq!(
+        (&when["asked"], &when["answered"], &when["answer_rate"]),
+        (&json!(1), &json!(1), &json!(1.0))
+    );
+    assert_eq!(when["answers"][0]["count"], 1);
+    let gain = when["information_value"]["gain_at_prior_bits"]
+        .as_f64()
+        .unwrap();
+    assert!((gain - 0.307).abs() < 5e-4, "{gain}");
+    let (status, _) = app
+        .send(
+            Request::get("/api/v1/questions")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/v1/questions.js")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/javascript; charset=utf-8"
+    );
+    let script = response.into_body().collect().await.unwrap().to_bytes();
+    let script = String::from_utf8_lossy(&script);
+    // It reads the tracker's anonymous id and consent, and keeps nothing of its own.
+    assert!(script.contains("\"embudo_anonymous_id\""));
+    assert!(script.contains("\"embudo_consent\""));
+    assert!(!script.contains("setItem") && !script.contains("document.cookie"));
 }

@@ -27,8 +27,10 @@ impl Embudo {
             .enumerate()
             .filter_map(|(index, event)| {
                 embudo_store::validate_event(event)
+                    .map_err(|err| err.to_string())
+                    .and_then(|()| self.check_question_answer(event))
                     .err()
-                    .map(|err| (index, err.to_string()))
+                    .map(|reason| (index, reason))
             })
             .collect();
         // The common case (all valid) appends the caller's slice as it is.
@@ -64,6 +66,16 @@ impl Embudo {
             self.inner.log_grew.notify_one();
         }
         Ok(receipt)
+    }
+
+    /// A `Question Answered` track event must name a question and answer of the bank.
+    fn check_question_answer(&self, event: &Event) -> Result<(), String> {
+        if event.kind != embudo_core::EventKind::Track
+            || event.name.as_deref() != Some(crate::questions::QUESTION_ANSWERED)
+        {
+            return Ok(());
+        }
+        crate::questions::check_answer(&self.inner.settings.questions.bank, event)
     }
 
     /// Waits until new events may be in the log (or returns at once if they arrived meanwhile).

@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod keys;
 pub mod phase;
 pub mod process;
+pub mod questions;
 pub mod read;
 pub mod reevaluate;
 #[cfg(test)]
@@ -68,6 +69,8 @@ pub struct ServiceSettings {
     /// The shop's target audiences (stage identify), CEL conditions over traits and
     /// aggregates.
     pub audiences: embudo_config::Audiences,
+    /// The survey questions (bank and policy) of `[questions]`.
+    pub questions: embudo_config::QuestionsConfig,
 }
 
 impl Default for ServiceSettings {
@@ -77,6 +80,7 @@ impl Default for ServiceSettings {
             process_batch: 5_000,
             phase_model: embudo_core::phase::PhaseModel::default(),
             audiences: embudo_config::Audiences::default(),
+            questions: embudo_config::QuestionsConfig::default(),
         }
     }
 }

@@ -22,8 +22,15 @@ impl Embudo {
         let Some(record) = self.inner.store.profile(workspace, id).await? else {
             return Ok(None);
         };
-        let state = EngineState::parse(&record.state).phase.unwrap_or_default();
-        let classification = evaluate_at(&self.inner.settings, &state, &record, self.now());
+        let engine = EngineState::parse(&record.state);
+        let state = engine.phase.unwrap_or_default();
+        let classification = evaluate_at(
+            &self.inner.settings,
+            &state,
+            &engine.questions,
+            &record,
+            self.now(),
+        );
         let transitions = self.inner.store.transitions(workspace, record.id).await?;
         let since = transitions
             .iter()

@@ -19,6 +19,7 @@ use embudo_store::{
 
 use embudo_config::{AudienceInput, Audiences};
 
+use crate::questions::QuestionHistory;
 use crate::{Embudo, Result, ServiceSettings};
 
 #[cfg(test)]
@@ -131,6 +132,9 @@ impl Embudo {
 pub struct EngineState {
     #[serde(default)]
     pub phase: Option<PhaseState>,
+    /// The survey questions asked and answered (`crate::questions`).
+    #[serde(default, skip_serializing_if = "QuestionHistory::is_empty")]
+    pub questions: QuestionHistory,
 }
 
 impl EngineState {
@@ -142,6 +146,7 @@ impl EngineState {
 /// A touched profile's engine state and its classification before this step.
 struct Engine {
     state: PhaseState,
+    questions: QuestionHistory,
     before: Option<Classification>,
 }
 
@@ -151,6 +156,9 @@ struct WorkspaceWork {
     profiles: HashMap<ProfileId, ProfileRecord>,
     engines: HashMap<ProfileId, Engine>,
     identities: HashMap<(IdentityKind, String), ProfileId>,
+    /// The question bank answers are read with (the newest learned one, when this step has
+    /// question events).
+    bank: std::sync::Arc<embudo_ask::QuestionBank>,
     touched: Vec<ProfileId>,
     created: usize,
     /// Reserved but unused profile ids: `next..end`.
@@ -205,11 +213,13 @@ impl WorkspaceWork {
             .into_iter()
             .map(|record| (record.id, record))
             .collect();
+        let bank = crate::questions::bank_for_step(embudo, workspace, events).await?;
         Ok(WorkspaceWork {
             workspace,
             profiles,
             engines: HashMap::new(),
             identities,
+            bank,
             touched: Vec::new(),
             created: 0,
             next_id: 0,
@@ -326,9 +336,10 @@ impl WorkspaceWork {
         };
         let settings = &embudo.inner.settings;
         let model = &settings.phase_model;
-        self.engine(target, settings)
-            .state
-            .apply(event, &action, model);
+        let bank = std::sync::Arc::clone(&self.bank);
+        let engine = self.engine(target, settings);
+        engine.state.apply(event, &action, model);
+        engine.questions.observe(event, &action, &bank);
         let Some(profile) = self.profiles.get_mut(&target) else {
             // Invariant: the target was loaded, created or is a merge survivor held above.
             return Ok(());
@@ -354,15 +365,20 @@ impl WorkspaceWork {
             .entry(id)
             .or_insert_with(|| match profiles.get(&id) {
                 Some(record) if record.state != "{}" => {
-                    let state = EngineState::parse(&record.state).phase.unwrap_or_default();
-                    let before = evaluate_at(settings, &state, record, record.updated_at);
+                    let stored = EngineState::parse(&record.state);
+                    let state = stored.phase.unwrap_or_default();
+                    let questions = stored.questions;
+                    let before =
+                        evaluate_at(settings, &state, &questions, record, record.updated_at);
                     Engine {
                         state,
+                        questions,
                         before: Some(before),
                     }
                 }
                 _ => Engine {
                     state: PhaseState::default(),
+                    questions: QuestionHistory::default(),
                     before: None,
                 },
             })
@@ -376,10 +392,16 @@ impl WorkspaceWork {
         now: Timestamp,
         settings: &ServiceSettings,
     ) {
-        let absorbed_state = self.engine(absorbed, settings).state.clone();
-        self.engine(survivor, settings)
+        let absorbed_engine = self.engine(absorbed, settings);
+        let (absorbed_state, absorbed_questions) = (
+            absorbed_engine.state.clone(),
+            absorbed_engine.questions.clone(),
+        );
+        let survivor_engine = self.engine(survivor, settings);
+        survivor_engine
             .state
             .merge(&absorbed_state, &settings.phase_model);
+        survivor_engine.questions.merge(&absorbed_questions);
         let Some(mut gone) = self.profiles.remove(&absorbed) else {
             return;
         };
@@ -484,11 +506,15 @@ impl WorkspaceWork {
             };
             if record.merged_into.is_none() {
                 // Every touched profile's engine was read when an event or a merge touched it.
-                let engine = self.engines.remove(&id).unwrap_or_else(|| Engine {
-                    state: EngineState::parse(&record.state).phase.unwrap_or_default(),
-                    before: None,
+                let engine = self.engines.remove(&id).unwrap_or_else(|| {
+                    let stored = EngineState::parse(&record.state);
+                    Engine {
+                        state: stored.phase.unwrap_or_default(),
+                        questions: stored.questions,
+                        before: None,
+                    }
                 });
-                let after = evaluate_at(settings, &engine.state, &record, now);
+                let after = evaluate_at(settings, &engine.state, &engine.questions, &record, now);
                 record_transitions(
                     self.workspace,
                     id,
@@ -500,6 +526,7 @@ impl WorkspaceWork {
                 record.summary = summary_of(&after, &record.summary);
                 record.state = serde_json::to_string(&EngineState {
                     phase: Some(engine.state),
+                    questions: engine.questions,
                 })
                 .unwrap_or_else(|_| "{}".to_owned());
             }
@@ -508,7 +535,7 @@ impl WorkspaceWork {
     }
 }
 
-fn new_profile(
+pub(crate) fn new_profile(
     workspace: WorkspaceId,
     id: ProfileId,
     seen: Timestamp,
@@ -601,18 +628,24 @@ fn order_records(
 /// What the phase engine needs to know beside the state. Consent to e-mail: an address is known
 /// and the person has not unsubscribed (an explicit `consent_email: false` trait withdraws it).
 /// Evaluates a profile's engine state at `at`, with the audiences it is in at that moment
-/// (audience conditions may read time, such as days since the last order).
+/// (audience conditions may read time, such as days since the last order) and its survey
+/// answers as evidence.
 pub(crate) fn evaluate_at(
     settings: &ServiceSettings,
     state: &PhaseState,
+    questions: &QuestionHistory,
     record: &ProfileRecord,
     at: Timestamp,
 ) -> Classification {
     let fits = audience_fits(&settings.audiences, record, at);
+    let context = phase::Context {
+        answers: questions.answers_posterior(),
+        ..context_of(record, &fits)
+    };
     phase::evaluate(
         state,
         &record.aggregates,
-        &context_of(record, &fits),
+        &context,
         at,
         &settings.phase_model,
     )

@@ -166,12 +166,13 @@ fn reevaluate(
     now: embudo_core::Timestamp,
     batch: &mut ProcessingBatch,
 ) -> Option<ProfileRecord> {
-    let state = EngineState::parse(&record.state).phase?;
+    let engine = EngineState::parse(&record.state);
+    let (state, questions) = (engine.phase?, engine.questions);
     if now <= record.updated_at {
         return None;
     }
-    let before = evaluate_at(settings, &state, &record, record.updated_at);
-    let after = evaluate_at(settings, &state, &record, now);
+    let before = evaluate_at(settings, &state, &questions, &record, record.updated_at);
+    let after = evaluate_at(settings, &state, &questions, &record, now);
     if (before.phase, before.substate, before.stage) == (after.phase, after.substate, after.stage) {
         return None;
     }

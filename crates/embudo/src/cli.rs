@@ -58,6 +58,9 @@ pub enum Command {
     /// Measure speed on this machine.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+    /// Survey questions: their figures, and learning their likelihoods.
+    #[command(subcommand)]
+    Questions(crate::questions::QuestionsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +141,10 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
         // Handled in `run`, before the runtime.
         Command::Eval(_) | Command::Config(_) => Ok(()),
         Command::Bench(command) => crate::bench::run(&command).await,
+        Command::Questions(command) => {
+            let embudo = service(&settings, service_settings).await?;
+            crate::questions::run(&command, &embudo).await
+        }
     }
 }
 

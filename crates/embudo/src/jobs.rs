@@ -38,7 +38,12 @@ impl std::fmt::Debug for ModelJob {
 
 /// The jobs `serve` runs: every model the service can build.
 pub fn model_jobs() -> Vec<ModelJob> {
-    Vec::new()
+    vec![ModelJob {
+        kind: embudo_service::questions::MODEL_KIND,
+        build: |embudo, workspace| {
+            Box::pin(async move { Ok(embudo.learn_questions(workspace).await?) })
+        },
+    }]
 }
 
 /// How often the scheduler looks whether a job is due.

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config_cmd;
 pub mod import;
 pub mod jobs;
+pub mod questions;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -106,6 +106,7 @@ impl ConfigFile {
             page_rules: self.engine.pages.clone(),
             phase_model: self.engine.phases.clone(),
             audiences: self.engine.audiences.clone(),
+            questions: self.engine.questions.clone(),
             ..ServiceSettings::default()
         }
     }
