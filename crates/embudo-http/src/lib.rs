@@ -21,6 +21,7 @@ use tower_http::trace::TraceLayer;
 pub mod api;
 pub mod dto;
 pub mod error;
+pub mod models;
 mod ops;
 pub mod tracking;
 
@@ -124,7 +125,9 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             "/api/v1/profiles/{id}/transitions",
             get(api::profile_transitions),
         )
-        .route("/api/v1/phases/summary", get(api::phase_summary));
+        .route("/api/v1/phases/summary", get(api::phase_summary))
+        .route("/api/v1/models", get(models::list_models))
+        .route("/api/v1/models/{kind}", get(models::model_of_kind));
     Router::new()
         .merge(tracking)
         .merge(management)

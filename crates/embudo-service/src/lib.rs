@@ -13,6 +13,7 @@ pub mod clock;
 pub mod ingest;
 pub mod keys;
 pub mod phase;
+pub mod predict;
 pub mod process;
 pub mod read;
 pub mod reevaluate;
@@ -68,6 +69,8 @@ pub struct ServiceSettings {
     /// The shop's target audiences (stage identify), CEL conditions over traits and
     /// aggregates.
     pub audiences: embudo_config::Audiences,
+    /// Training and scoring of the prediction models.
+    pub predict: predict::PredictSettings,
 }
 
 impl Default for ServiceSettings {
@@ -77,6 +80,7 @@ impl Default for ServiceSettings {
             process_batch: 5_000,
             phase_model: embudo_core::phase::PhaseModel::default(),
             audiences: embudo_config::Audiences::default(),
+            predict: predict::PredictSettings::default(),
         }
     }
 }
@@ -97,6 +101,8 @@ struct Inner {
     /// processes too: a step commits only if the cursor it read is still current).
     processing: tokio::sync::Mutex<()>,
     keys: keys::KeyCache,
+    /// The newest prediction models per workspace.
+    models: predict::ModelCache,
 }
 
 impl Embudo {
@@ -109,6 +115,7 @@ impl Embudo {
                 log_grew: tokio::sync::Notify::new(),
                 processing: tokio::sync::Mutex::new(()),
                 keys: keys::KeyCache::default(),
+                models: predict::ModelCache::default(),
             }),
         }
     }

@@ -22,8 +22,21 @@ impl Embudo {
         let Some(record) = self.inner.store.profile(workspace, id).await? else {
             return Ok(None);
         };
-        let state = EngineState::parse(&record.state).phase.unwrap_or_default();
-        let classification = evaluate_at(&self.inner.settings, &state, &record, self.now());
+        let stored = EngineState::parse(&record.state);
+        let state = stored.phase.unwrap_or_default();
+        let settings = &self.inner.settings;
+        let now = self.now();
+        let models = self.loaded_models(workspace).await?;
+        let scores = crate::predict::score(
+            &models,
+            &settings.predict,
+            &settings.phase_model,
+            &state,
+            &record,
+            &stored.scores.unwrap_or_default(),
+            now,
+        );
+        let classification = evaluate_at(settings, &state, &scores, &record, now);
         let transitions = self.inner.store.transitions(workspace, record.id).await?;
         let since = transitions
             .iter()

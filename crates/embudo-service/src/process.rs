@@ -19,6 +19,7 @@ use embudo_store::{
 
 use embudo_config::{AudienceInput, Audiences};
 
+use crate::predict::{self, LoadedModels, Scores};
 use crate::{Embudo, Result, ServiceSettings};
 
 #[cfg(test)]
@@ -70,12 +71,13 @@ impl Embudo {
                 .push(logged);
         }
         for (workspace, events) in by_workspace {
+            let models = self.loaded_models(workspace).await?;
             let mut work = WorkspaceWork::load(self, workspace, &events).await?;
             for logged in events {
                 work.apply(self, logged, now, &mut batch, &mut outcome)
                     .await?;
             }
-            work.finish(&self.inner.settings, now, &mut batch, &mut outcome);
+            work.finish(&self.inner.settings, &models, now, &mut batch, &mut outcome);
         }
         self.keep_stored_order_lines(&mut batch).await?;
         store.commit_processing(&batch).await?;
@@ -131,6 +133,9 @@ impl Embudo {
 pub struct EngineState {
     #[serde(default)]
     pub phase: Option<PhaseState>,
+    /// The prediction scores of the last evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<Scores>,
 }
 
 impl EngineState {
@@ -139,9 +144,10 @@ impl EngineState {
     }
 }
 
-/// A touched profile's engine state and its classification before this step.
+/// A touched profile's engine state, its scores and its classification before this step.
 struct Engine {
     state: PhaseState,
+    scores: Scores,
     before: Option<Classification>,
 }
 
@@ -354,15 +360,19 @@ impl WorkspaceWork {
             .entry(id)
             .or_insert_with(|| match profiles.get(&id) {
                 Some(record) if record.state != "{}" => {
-                    let state = EngineState::parse(&record.state).phase.unwrap_or_default();
-                    let before = evaluate_at(settings, &state, record, record.updated_at);
+                    let stored = EngineState::parse(&record.state);
+                    let state = stored.phase.unwrap_or_default();
+                    let scores = stored.scores.unwrap_or_default();
+                    let before = evaluate_at(settings, &state, &scores, record, record.updated_at);
                     Engine {
                         state,
+                        scores,
                         before: Some(before),
                     }
                 }
                 _ => Engine {
                     state: PhaseState::default(),
+                    scores: Scores::default(),
                     before: None,
                 },
             })
@@ -472,6 +482,7 @@ impl WorkspaceWork {
     fn finish(
         mut self,
         settings: &ServiceSettings,
+        models: &LoadedModels,
         now: Timestamp,
         batch: &mut ProcessingBatch,
         outcome: &mut ProcessOutcome,
@@ -484,11 +495,24 @@ impl WorkspaceWork {
             };
             if record.merged_into.is_none() {
                 // Every touched profile's engine was read when an event or a merge touched it.
-                let engine = self.engines.remove(&id).unwrap_or_else(|| Engine {
-                    state: EngineState::parse(&record.state).phase.unwrap_or_default(),
-                    before: None,
+                let engine = self.engines.remove(&id).unwrap_or_else(|| {
+                    let stored = EngineState::parse(&record.state);
+                    Engine {
+                        state: stored.phase.unwrap_or_default(),
+                        scores: stored.scores.unwrap_or_default(),
+                        before: None,
+                    }
                 });
-                let after = evaluate_at(settings, &engine.state, &record, now);
+                let scores = predict::score(
+                    models,
+                    &settings.predict,
+                    &settings.phase_model,
+                    &engine.state,
+                    &record,
+                    &engine.scores,
+                    now,
+                );
+                let after = evaluate_at(settings, &engine.state, &scores, &record, now);
                 record_transitions(
                     self.workspace,
                     id,
@@ -498,8 +522,10 @@ impl WorkspaceWork {
                     batch,
                 );
                 record.summary = summary_of(&after, &record.summary);
+                scores.fill(&mut record.summary);
                 record.state = serde_json::to_string(&EngineState {
                     phase: Some(engine.state),
+                    scores: (scores != Scores::default()).then_some(scores),
                 })
                 .unwrap_or_else(|_| "{}".to_owned());
             }
@@ -601,18 +627,23 @@ fn order_records(
 /// What the phase engine needs to know beside the state. Consent to e-mail: an address is known
 /// and the person has not unsubscribed (an explicit `consent_email: false` trait withdraws it).
 /// Evaluates a profile's engine state at `at`, with the audiences it is in at that moment
-/// (audience conditions may read time, such as days since the last order).
+/// (audience conditions may read time, such as days since the last order) and its prediction
+/// scores at that moment.
 pub(crate) fn evaluate_at(
     settings: &ServiceSettings,
     state: &PhaseState,
+    scores: &Scores,
     record: &ProfileRecord,
     at: Timestamp,
 ) -> Classification {
     let fits = audience_fits(&settings.audiences, record, at);
+    let mut context = context_of(record, &fits);
+    context.customer = scores.customer_inputs();
+    context.intent = scores.intent_inputs();
     phase::evaluate(
         state,
         &record.aggregates,
-        &context_of(record, &fits),
+        &context,
         at,
         &settings.phase_model,
     )
@@ -725,6 +756,14 @@ pub(crate) fn record_transitions(
                 from.map(|s| s.as_str().to_owned()),
                 to.map(|s| s.as_str().to_owned()),
             ),
+            phase::Change::Cooling { cold } => {
+                let (from, to) = if cold {
+                    ("warm", "cold")
+                } else {
+                    ("cold", "warm")
+                };
+                ("intent", Some(from.to_owned()), Some(to.to_owned()))
+            }
         };
         batch.transitions.push(TransitionRecord {
             workspace_id: workspace,

@@ -58,6 +58,8 @@ pub enum Command {
     /// Measure speed on this machine.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+    /// Train the prediction models on a workspace's history and print their reports.
+    Train(crate::train::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +140,10 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
         // Handled in `run`, before the runtime.
         Command::Eval(_) | Command::Config(_) => Ok(()),
         Command::Bench(command) => crate::bench::run(&command).await,
+        Command::Train(args) => {
+            let embudo = service(&settings, service_settings).await?;
+            crate::train::run(&args, &embudo).await
+        }
     }
 }
 
