@@ -412,7 +412,7 @@ async fn scores_and_model_reports_after_training() {
             messages.push(
                 json!({"type": "track", "userId": person, "event": "Order Completed",
                 "messageId": format!("{person}-{n}"), "timestamp": start.plus_days(day).to_string(),
-                "properties": {"order_id": format!("{person}-{n}"), "total": 40 + n}}),
+                "properties": {"order_id": format!("{person}-{n}"), "total": 30 + (i % 4) * 10 + n}}),
             );
         }
     };

@@ -119,22 +119,21 @@ impl Embudo {
                 .max()
         };
         let current = cached.map(|(_, models)| models).unwrap_or_default();
-        let mut loaded = LoadedModels::default();
-        loaded.intent = match newest(INTENT) {
+        let intent = match newest(INTENT) {
             None => None,
             Some(version) if current.intent.as_ref().is_some_and(|(v, _)| *v == version) => {
                 current.intent.clone()
             }
             Some(_) => self.read_payload(workspace, INTENT).await?,
         };
-        loaded.btyd = match newest(BTYD) {
+        let btyd = match newest(BTYD) {
             None => None,
             Some(version) if current.btyd.as_ref().is_some_and(|(v, _)| *v == version) => {
                 current.btyd.clone()
             }
             Some(_) => self.read_payload(workspace, BTYD).await?,
         };
-        let loaded = Arc::new(loaded);
+        let loaded = Arc::new(LoadedModels { intent, btyd });
         self.inner.models.put(workspace, now, loaded.clone());
         Ok(loaded)
     }
