@@ -224,6 +224,23 @@ pub(crate) fn phase_model(raw: RawPhases, at: &At<'_>) -> Result<PhaseModel, Con
             ));
         }
     }
+    if let Some(intent) = raw.intent {
+        let i = &mut model.intent;
+        i.cold_below = number(
+            intent.cold_below,
+            "phases.intent.cold_below",
+            Rule::Probability,
+            i.cold_below,
+            at,
+        )?;
+        i.cold_drop = number(
+            intent.cold_drop,
+            "phases.intent.cold_drop",
+            Rule::Probability,
+            i.cold_drop,
+            at,
+        )?;
+    }
     if let Some(stage) = raw.stage {
         let s = &mut model.stage;
         s.min_fit = number(

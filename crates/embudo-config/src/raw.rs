@@ -30,6 +30,7 @@ pub(crate) struct RawPhases {
     pub(crate) signals: Option<BTreeMap<Spanned<String>, Spanned<RawSignal>>>,
     pub(crate) focus: Option<RawFocus>,
     pub(crate) customer: Option<RawCustomer>,
+    pub(crate) intent: Option<RawIntent>,
     pub(crate) stage: Option<RawStage>,
 }
 
@@ -67,6 +68,13 @@ pub(crate) struct RawCustomer {
     pub(crate) lapsed_after: Option<Spanned<f64>>,
     pub(crate) p_alive_at_risk: Option<Spanned<f64>>,
     pub(crate) p_alive_lapsed: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIntent {
+    pub(crate) cold_below: Option<Spanned<f64>>,
+    pub(crate) cold_drop: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -344,3 +344,18 @@ fn question_mistakes_name_line_and_field() {
         ],
     );
 }
+
+#[test]
+fn going_cold_thresholds_are_read_and_checked() {
+    let config = check(
+        "embudo.toml",
+        "[phases.intent]\ncold_below = 0.02\ncold_drop = 0.3\n",
+    )
+    .unwrap();
+    assert_eq!(config.phases.intent.cold_below, 0.02);
+    assert_eq!(config.phases.intent.cold_drop, 0.3);
+    check_error(
+        "[phases.intent]\ncold_drop = 1.5\n",
+        &expect!["embudo.toml:2:13: phases.intent.cold_drop must be between 0 and 1, got 1.5"],
+    );
+}

@@ -24,11 +24,13 @@ mod state;
 mod transition;
 
 pub use evaluate::{
-    AudienceFit, Classification, Consents, Context, CustomerInputs, CustomerState, Qualification,
-    Stage, StageChecks, evaluate,
+    AudienceFit, Classification, Consents, Context, CustomerInputs, CustomerState, IntentInputs,
+    IntentReading, Qualification, Stage, StageChecks, SubstateBasis, evaluate,
 };
 pub use evidence::{Evidence, FocusKind, Lang};
-pub use model::{CustomerModel, FocusModel, N_SIGNALS, PhaseModel, Signal, SignalSpec, StageModel};
+pub use model::{
+    CustomerModel, FocusModel, IntentModel, N_SIGNALS, PhaseModel, Signal, SignalSpec, StageModel,
+};
 pub use state::{MAX_REMEMBERED_ORDERS, PhaseState};
 pub use transition::{Change, Transition, Why, transitions};
 

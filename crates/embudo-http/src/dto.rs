@@ -77,7 +77,7 @@ pub fn profile(record: &ProfileRecord) -> serde_json::Value {
         "substate": summary.substate,
         "stage": summary.stage,
         "confidence": summary.confidence,
-        "scores": { "intent": summary.intent, "p_alive": summary.p_alive, "clv": summary.clv },
+        "scores": scores(record),
         "audiences": summary.audiences,
         "aggregates": {
             "n_events": aggregates.n_events,
@@ -94,6 +94,26 @@ pub fn profile(record: &ProfileRecord) -> serde_json::Value {
             "first_order_at": aggregates.first_order_at().map(time),
             "last_order_at": aggregates.last_order_at().map(time),
         },
+    })
+}
+
+/// The profile's prediction scores: intent with its top signals (people who never bought),
+/// P(alive), expected orders, expected next order and CLV (customers), and the model versions.
+pub fn scores(record: &ProfileRecord) -> serde_json::Value {
+    let summary = &record.summary;
+    let scores = embudo_service::predict::Scores::of(record);
+    json!({
+        "intent": summary.intent,
+        "intent_signals": scores.intent_signals.iter().map(|signal| json!({
+            "signal": signal.signal,
+            "contribution": signal.contribution,
+        })).collect::<Vec<_>>(),
+        "p_alive": summary.p_alive,
+        "expected_orders": scores.expected_orders,
+        "expected_next_order": scores.expected_next_order.map(time),
+        "clv": summary.clv.map(round2),
+        "models": { "intent": scores.intent_model, "btyd": scores.btyd_model },
+        "scored_at": scores.scored_at.map(time),
     })
 }
 

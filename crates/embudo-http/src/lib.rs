@@ -21,6 +21,7 @@ use tower_http::trace::TraceLayer;
 pub mod api;
 pub mod dto;
 pub mod error;
+pub mod models;
 mod ops;
 pub mod questions;
 pub mod tracking;
@@ -126,7 +127,9 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             get(api::profile_transitions),
         )
         .route("/api/v1/phases/summary", get(api::phase_summary))
-        .route("/api/v1/questions", get(questions::admin_list));
+        .route("/api/v1/questions", get(questions::admin_list))
+        .route("/api/v1/models", get(models::list_models))
+        .route("/api/v1/models/{kind}", get(models::model_of_kind));
     // The shop's pages call these from the browser: open to any origin, like tracking.
     let survey = Router::new()
         .route("/v1/questions/next", get(questions::next))

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod ingest;
 pub mod keys;
 pub mod phase;
+pub mod predict;
 pub mod process;
 pub mod questions;
 pub mod read;
@@ -71,6 +72,8 @@ pub struct ServiceSettings {
     pub audiences: embudo_config::Audiences,
     /// The survey questions (bank and policy) of `[questions]`.
     pub questions: embudo_config::QuestionsConfig,
+    /// Training and scoring of the prediction models.
+    pub predict: predict::PredictSettings,
 }
 
 impl Default for ServiceSettings {
@@ -81,6 +84,7 @@ impl Default for ServiceSettings {
             phase_model: embudo_core::phase::PhaseModel::default(),
             audiences: embudo_config::Audiences::default(),
             questions: embudo_config::QuestionsConfig::default(),
+            predict: predict::PredictSettings::default(),
         }
     }
 }
@@ -101,6 +105,8 @@ struct Inner {
     /// processes too: a step commits only if the cursor it read is still current).
     processing: tokio::sync::Mutex<()>,
     keys: keys::KeyCache,
+    /// The newest prediction models per workspace.
+    models: predict::ModelCache,
 }
 
 impl Embudo {
@@ -113,6 +119,7 @@ impl Embudo {
                 log_grew: tokio::sync::Notify::new(),
                 processing: tokio::sync::Mutex::new(()),
                 keys: keys::KeyCache::default(),
+                models: predict::ModelCache::default(),
             }),
         }
     }

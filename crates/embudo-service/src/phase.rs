@@ -22,15 +22,22 @@ impl Embudo {
         let Some(record) = self.inner.store.profile(workspace, id).await? else {
             return Ok(None);
         };
-        let engine = EngineState::parse(&record.state);
-        let state = engine.phase.unwrap_or_default();
-        let classification = evaluate_at(
-            &self.inner.settings,
+        let stored = EngineState::parse(&record.state);
+        let state = stored.phase.unwrap_or_default();
+        let settings = &self.inner.settings;
+        let now = self.now();
+        let models = self.loaded_models(workspace).await?;
+        let scores = crate::predict::score(
+            &models,
+            &settings.predict,
+            &settings.phase_model,
             &state,
-            &engine.questions,
             &record,
-            self.now(),
+            &stored.scores.unwrap_or_default(),
+            now,
         );
+        let classification =
+            evaluate_at(settings, &state, &stored.questions, &scores, &record, now);
         let transitions = self.inner.store.transitions(workspace, record.id).await?;
         let since = transitions
             .iter()

@@ -19,6 +19,7 @@ use embudo_store::{
 
 use embudo_config::{AudienceInput, Audiences};
 
+use crate::predict::{self, LoadedModels, Scores};
 use crate::questions::QuestionHistory;
 use crate::{Embudo, Result, ServiceSettings};
 
@@ -71,12 +72,13 @@ impl Embudo {
                 .push(logged);
         }
         for (workspace, events) in by_workspace {
+            let models = self.loaded_models(workspace).await?;
             let mut work = WorkspaceWork::load(self, workspace, &events).await?;
             for logged in events {
                 work.apply(self, logged, now, &mut batch, &mut outcome)
                     .await?;
             }
-            work.finish(&self.inner.settings, now, &mut batch, &mut outcome);
+            work.finish(&self.inner.settings, &models, now, &mut batch, &mut outcome);
         }
         self.keep_stored_order_lines(&mut batch).await?;
         store.commit_processing(&batch).await?;
@@ -135,6 +137,9 @@ pub struct EngineState {
     /// The survey questions asked and answered (`crate::questions`).
     #[serde(default, skip_serializing_if = "QuestionHistory::is_empty")]
     pub questions: QuestionHistory,
+    /// The prediction scores of the last evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<Scores>,
 }
 
 impl EngineState {
@@ -143,10 +148,11 @@ impl EngineState {
     }
 }
 
-/// A touched profile's engine state and its classification before this step.
+/// A touched profile's engine state, its scores and its classification before this step.
 struct Engine {
     state: PhaseState,
     questions: QuestionHistory,
+    scores: Scores,
     before: Option<Classification>,
 }
 
@@ -368,17 +374,26 @@ impl WorkspaceWork {
                     let stored = EngineState::parse(&record.state);
                     let state = stored.phase.unwrap_or_default();
                     let questions = stored.questions;
-                    let before =
-                        evaluate_at(settings, &state, &questions, record, record.updated_at);
+                    let scores = stored.scores.unwrap_or_default();
+                    let before = evaluate_at(
+                        settings,
+                        &state,
+                        &questions,
+                        &scores,
+                        record,
+                        record.updated_at,
+                    );
                     Engine {
                         state,
                         questions,
+                        scores,
                         before: Some(before),
                     }
                 }
                 _ => Engine {
                     state: PhaseState::default(),
                     questions: QuestionHistory::default(),
+                    scores: Scores::default(),
                     before: None,
                 },
             })
@@ -494,6 +509,7 @@ impl WorkspaceWork {
     fn finish(
         mut self,
         settings: &ServiceSettings,
+        models: &LoadedModels,
         now: Timestamp,
         batch: &mut ProcessingBatch,
         outcome: &mut ProcessOutcome,
@@ -511,10 +527,27 @@ impl WorkspaceWork {
                     Engine {
                         state: stored.phase.unwrap_or_default(),
                         questions: stored.questions,
+                        scores: stored.scores.unwrap_or_default(),
                         before: None,
                     }
                 });
-                let after = evaluate_at(settings, &engine.state, &engine.questions, &record, now);
+                let scores = predict::score(
+                    models,
+                    &settings.predict,
+                    &settings.phase_model,
+                    &engine.state,
+                    &record,
+                    &engine.scores,
+                    now,
+                );
+                let after = evaluate_at(
+                    settings,
+                    &engine.state,
+                    &engine.questions,
+                    &scores,
+                    &record,
+                    now,
+                );
                 record_transitions(
                     self.workspace,
                     id,
@@ -524,9 +557,11 @@ impl WorkspaceWork {
                     batch,
                 );
                 record.summary = summary_of(&after, &record.summary);
+                scores.fill(&mut record.summary);
                 record.state = serde_json::to_string(&EngineState {
                     phase: Some(engine.state),
                     questions: engine.questions,
+                    scores: (scores != Scores::default()).then_some(scores),
                 })
                 .unwrap_or_else(|_| "{}".to_owned());
             }
@@ -628,20 +663,23 @@ fn order_records(
 /// What the phase engine needs to know beside the state. Consent to e-mail: an address is known
 /// and the person has not unsubscribed (an explicit `consent_email: false` trait withdraws it).
 /// Evaluates a profile's engine state at `at`, with the audiences it is in at that moment
-/// (audience conditions may read time, such as days since the last order) and its survey
-/// answers as evidence.
+/// (audience conditions may read time, such as days since the last order), its survey
+/// answers as evidence and its prediction scores at that moment.
 pub(crate) fn evaluate_at(
     settings: &ServiceSettings,
     state: &PhaseState,
     questions: &QuestionHistory,
+    scores: &Scores,
     record: &ProfileRecord,
     at: Timestamp,
 ) -> Classification {
     let fits = audience_fits(&settings.audiences, record, at);
-    let context = phase::Context {
+    let mut context = phase::Context {
         answers: questions.answers_posterior(),
         ..context_of(record, &fits)
     };
+    context.customer = scores.customer_inputs();
+    context.intent = scores.intent_inputs();
     phase::evaluate(
         state,
         &record.aggregates,
@@ -758,6 +796,14 @@ pub(crate) fn record_transitions(
                 from.map(|s| s.as_str().to_owned()),
                 to.map(|s| s.as_str().to_owned()),
             ),
+            phase::Change::Cooling { cold } => {
+                let (from, to) = if cold {
+                    ("warm", "cold")
+                } else {
+                    ("cold", "warm")
+                };
+                ("intent", Some(from.to_owned()), Some(to.to_owned()))
+            }
         };
         batch.transitions.push(TransitionRecord {
             workspace_id: workspace,

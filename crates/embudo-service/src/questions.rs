@@ -29,6 +29,7 @@ use embudo_store::{
     WorkspaceId,
 };
 
+use crate::predict::Scores;
 use crate::process::{EngineState, evaluate_at, new_profile};
 use crate::{Embudo, IngestReceipt, Result, ServiceError};
 
@@ -206,19 +207,33 @@ impl Embudo {
             .store
             .profile_by_identity(workspace, person.kind(), value)
             .await?;
-        let (state, questions, record) = match record {
+        let (state, questions, scores, record) = match record {
             Some(record) => {
                 let stored = EngineState::parse(&record.state);
-                (stored.phase.unwrap_or_default(), stored.questions, record)
+                let scores = stored.scores.unwrap_or_default();
+                (
+                    stored.phase.unwrap_or_default(),
+                    stored.questions,
+                    scores,
+                    record,
+                )
             }
             None => (
                 PhaseState::default(),
                 QuestionHistory::default(),
+                Scores::default(),
                 new_profile(workspace, ProfileId(0), now, now),
             ),
         };
         let profile_id = (record.id.0 != 0).then_some(record.id);
-        let classification = evaluate_at(&self.inner.settings, &state, &questions, &record, now);
+        let classification = evaluate_at(
+            &self.inner.settings,
+            &state,
+            &questions,
+            &scores,
+            &record,
+            now,
+        );
         let posterior = classification.probabilities;
         let bank = self.question_bank(workspace).await?;
         let decision = embudo_ask::next_question(
@@ -329,6 +344,7 @@ impl Embudo {
         let no_answers = QuestionHistory::default();
         self.for_each_profile(workspace, |record, engine| {
             let state = engine.phase.clone().unwrap_or_default();
+            let scores = engine.scores.clone().unwrap_or_default();
             let mut outcome = None;
             for answered in &engine.questions.records {
                 let Some(answer_id) = &answered.answer_id else {
@@ -346,7 +362,7 @@ impl Embudo {
                 };
                 // The outcome by behaviour alone, so that answers do not confirm themselves.
                 let class = *outcome.get_or_insert_with(|| {
-                    evaluate_at(settings, &state, &no_answers, record, now)
+                    evaluate_at(settings, &state, &no_answers, &scores, record, now)
                         .phase
                         .index()
                 });
@@ -460,6 +476,7 @@ impl Embudo {
             &self.inner.settings,
             &PhaseState::default(),
             &QuestionHistory::default(),
+            &Scores::default(),
             &new_profile(workspace, ProfileId(0), now, now),
             now,
         )

@@ -18,6 +18,7 @@ use embudo_store::{
     Direction, PageCursor, ProcessingBatch, ProfileFilter, ProfileRecord, StoreError, WorkspaceId,
 };
 
+use crate::predict::{self, LoadedModels, Scores};
 use crate::process::{EngineState, PROFILES_CURSOR, evaluate_at, record_transitions, summary_of};
 use crate::{Embudo, Result, ServiceSettings};
 
@@ -114,6 +115,7 @@ impl Embudo {
         let store = &self.inner.store;
         let settings = &self.inner.settings;
         let mut next = None;
+        let models = self.loaded_models(workspace).await?;
         for _ in 0..MAX_ATTEMPTS {
             let _step = self.inner.processing.lock().await;
             let cursor = store.cursor(PROFILES_CURSOR).await?;
@@ -128,7 +130,7 @@ impl Embudo {
             };
             let evaluated = page.items.len();
             for record in page.items {
-                if let Some(changed) = reevaluate(record, settings, now, &mut batch) {
+                if let Some(changed) = reevaluate(record, settings, &models, now, &mut batch) {
                     batch.profiles.push(changed);
                 }
             }
@@ -158,22 +160,46 @@ impl Embudo {
     }
 }
 
-/// The profile with its new summary and `updated_at`, when its phase, sub-state or stage
-/// changed since it was last evaluated; its transitions go into `batch`.
+/// The profile with its new summary, scores and `updated_at`, when its phase, sub-state, stage
+/// or phase II intent changed since it was last evaluated, or its scores moved noticeably (or
+/// were made by a newer model); its transitions go into `batch`.
 fn reevaluate(
     mut record: ProfileRecord,
     settings: &ServiceSettings,
+    models: &LoadedModels,
     now: embudo_core::Timestamp,
     batch: &mut ProcessingBatch,
 ) -> Option<ProfileRecord> {
-    let engine = EngineState::parse(&record.state);
-    let (state, questions) = (engine.phase?, engine.questions);
+    let stored = EngineState::parse(&record.state);
+    let state = stored.phase?;
+    let questions = stored.questions;
     if now <= record.updated_at {
         return None;
     }
-    let before = evaluate_at(settings, &state, &questions, &record, record.updated_at);
-    let after = evaluate_at(settings, &state, &questions, &record, now);
-    if (before.phase, before.substate, before.stage) == (after.phase, after.substate, after.stage) {
+    let old_scores = stored.scores.unwrap_or_default();
+    let scores = predict::score(
+        models,
+        &settings.predict,
+        &settings.phase_model,
+        &state,
+        &record,
+        &old_scores,
+        now,
+    );
+    let before = evaluate_at(
+        settings,
+        &state,
+        &questions,
+        &old_scores,
+        &record,
+        record.updated_at,
+    );
+    let after = evaluate_at(settings, &state, &questions, &scores, &record, now);
+    let cold = |c: &embudo_core::phase::Classification| c.intent.map(|intent| intent.cold);
+    if (before.phase, before.substate, before.stage, cold(&before))
+        == (after.phase, after.substate, after.stage, cold(&after))
+        && !scores_moved(&old_scores, &scores)
+    {
         return None;
     }
     record_transitions(
@@ -185,8 +211,34 @@ fn reevaluate(
         batch,
     );
     record.summary = summary_of(&after, &record.summary);
+    scores.fill(&mut record.summary);
+    record.state = serde_json::to_string(&EngineState {
+        phase: Some(state),
+        questions,
+        scores: (scores != Scores::default()).then_some(scores),
+    })
+    .unwrap_or_else(|_| "{}".to_owned());
     record.updated_at = now;
     Some(record)
+}
+
+/// Whether new scores are worth a write: another model, or a probability moved by at least
+/// half a point (CLV by 1 %).
+fn scores_moved(old: &Scores, new: &Scores) -> bool {
+    let moved = |a: Option<f64>, b: Option<f64>, by: f64| match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() >= by,
+        (None, None) => false,
+        _ => true,
+    };
+    old.intent_model != new.intent_model
+        || old.btyd_model != new.btyd_model
+        || moved(old.intent, new.intent, 0.005)
+        || moved(old.p_alive, new.p_alive, 0.005)
+        || moved(
+            old.clv,
+            new.clv,
+            0.01 * old.clv.unwrap_or(0.0).abs().max(1.0),
+        )
 }
 
 #[cfg(test)]

@@ -61,6 +61,8 @@ pub enum Command {
     /// Survey questions: their figures, and learning their likelihoods.
     #[command(subcommand)]
     Questions(crate::questions::QuestionsCommand),
+    /// Train the prediction models on a workspace's history and print their reports.
+    Train(crate::train::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +146,10 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
         Command::Questions(command) => {
             let embudo = service(&settings, service_settings).await?;
             crate::questions::run(&command, &embudo).await
+        }
+        Command::Train(args) => {
+            let embudo = service(&settings, service_settings).await?;
+            crate::train::run(&args, &embudo).await
         }
     }
 }

@@ -38,12 +38,26 @@ impl std::fmt::Debug for ModelJob {
 
 /// The jobs `serve` runs: every model the service can build.
 pub fn model_jobs() -> Vec<ModelJob> {
-    vec![ModelJob {
-        kind: embudo_service::questions::MODEL_KIND,
-        build: |embudo, workspace| {
-            Box::pin(async move { Ok(embudo.learn_questions(workspace).await?) })
+    vec![
+        ModelJob {
+            kind: embudo_service::predict::BTYD,
+            build: |embudo, workspace| {
+                Box::pin(async move { Ok(embudo.train_btyd(workspace).await?.info) })
+            },
         },
-    }]
+        ModelJob {
+            kind: embudo_service::predict::INTENT,
+            build: |embudo, workspace| {
+                Box::pin(async move { Ok(embudo.train_intent(workspace).await?.info) })
+            },
+        },
+        ModelJob {
+            kind: embudo_service::questions::MODEL_KIND,
+            build: |embudo, workspace| {
+                Box::pin(async move { Ok(embudo.learn_questions(workspace).await?) })
+            },
+        },
+    ]
 }
 
 /// How often the scheduler looks whether a job is due.

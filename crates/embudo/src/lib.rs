@@ -12,3 +12,4 @@ pub mod questions;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;
+pub mod train;

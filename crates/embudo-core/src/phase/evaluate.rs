@@ -27,6 +27,84 @@ pub struct Context<'a> {
     /// The phase posterior from survey answers (`embudo-ask`), if any: P(I), P(II), P(III).
     pub answers: Option<[f64; 3]>,
     pub customer: CustomerInputs,
+    /// The predicted purchase intent, when an intent model exists (phase II "going cold").
+    pub intent: Option<IntentInputs>,
+}
+
+/// The predicted purchase intent of a person and its peak since they entered phase II (the
+/// caller keeps the peak between evaluations).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IntentInputs {
+    /// P(buys within the model's horizon), now.
+    pub current: f64,
+    /// The highest intent since the person entered phase II (at least `current`).
+    pub peak: f64,
+}
+
+/// What the engine read from the intent: whether a phase II person is going cold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IntentReading {
+    pub intent: f64,
+    pub peak: f64,
+    /// In phase II, with the intent below `intent.cold_below` or fallen by `intent.cold_drop`
+    /// from its peak. Always false outside phase II.
+    pub cold: bool,
+}
+
+/// Why a customer has the sub-state they have.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SubstateBasis {
+    /// Days since the last order against the repurchase interval (no BTYD model).
+    Recency,
+    /// The BTYD probability that the customer is still alive.
+    PAlive(f64),
+    /// Lateness against the BTYD expected next order: `days_late` after `expected` (negative
+    /// when it is still ahead).
+    Overdue { expected: Timestamp, days_late: f64 },
+}
+
+impl SubstateBasis {
+    /// The basis in words, for a model-driven sub-state (`None` for [`SubstateBasis::Recency`],
+    /// which the purchase evidence already tells).
+    pub fn describe(&self, lang: Lang) -> Option<String> {
+        let es = lang == Lang::Es;
+        match *self {
+            SubstateBasis::Recency => None,
+            SubstateBasis::PAlive(p) if es => Some(format!(
+                "probabilidad de seguir activo {}",
+                percent(p, lang)
+            )),
+            SubstateBasis::PAlive(p) => {
+                Some(format!("probability still active {}", percent(p, lang)))
+            }
+            SubstateBasis::Overdue {
+                expected,
+                days_late,
+            } => {
+                let date = expected.date_string();
+                Some(match (days_late > 0.0, es) {
+                    (true, true) => format!(
+                        "pedido esperado hacia el {date}, {:.0} días de retraso",
+                        days_late
+                    ),
+                    (true, false) => {
+                        format!("order expected around {date}, {days_late:.0} days late")
+                    }
+                    (false, true) => format!("próximo pedido esperado hacia el {date}"),
+                    (false, false) => format!("next order expected around {date}"),
+                })
+            }
+        }
+    }
+}
+
+/// A probability as a percentage, with the language's decimal separator.
+pub(crate) fn percent(p: f64, lang: Lang) -> String {
+    let text = format!("{:.0} %", 100.0 * p);
+    match lang {
+        Lang::Es => text.replace('.', ","),
+        Lang::En => text,
+    }
 }
 
 /// Consented channels.
@@ -175,6 +253,10 @@ pub struct Classification {
     pub confidence: f64,
     /// Phase III sub-state, for customers (whatever their most likely phase).
     pub substate: Option<CustomerState>,
+    /// What decided the sub-state.
+    pub substate_basis: Option<SubstateBasis>,
+    /// The purchase intent, when the caller passed one.
+    pub intent: Option<IntentReading>,
     /// The furthest stage whose condition holds; `None` when none does.
     pub stage: Option<Stage>,
     pub stage_checks: StageChecks,
@@ -295,9 +377,27 @@ pub fn evaluate(
             .then(a.signal.cmp(&b.signal))
     });
 
-    let substate = last_order_ms
+    let (substate, substate_basis) = last_order_ms
         .filter(|_| customer)
-        .map(|last| customer_state(Timestamp::from_millis(last), context, now, model));
+        .map(|last| customer_state(Timestamp::from_millis(last), context, now, model))
+        .unzip();
+    let intent = context
+        .intent
+        .filter(|intent| intent.current.is_finite())
+        .map(|intent| {
+            let peak = if intent.peak.is_finite() {
+                intent.peak.max(intent.current)
+            } else {
+                intent.current
+            };
+            IntentReading {
+                intent: intent.current,
+                peak,
+                cold: phase == Phase::II
+                    && (intent.current < model.intent.cold_below
+                        || peak - intent.current >= model.intent.cold_drop),
+            }
+        });
 
     // The stage: each condition on its own, the furthest that holds wins.
     let audience = context
@@ -341,6 +441,8 @@ pub fn evaluate(
         phase,
         confidence: probabilities[best],
         substate,
+        substate_basis,
+        intent,
         stage,
         stage_checks,
         qualification,
@@ -369,22 +471,25 @@ fn reachable(context: &Context<'_>) -> bool {
         || context.consents.push
 }
 
+/// The sub-state and what decided it. With a BTYD P(alive) and an expected next order, the
+/// worse of the two; with P(alive) alone, P(alive); without a model, the days since the last
+/// order against the repurchase interval.
 fn customer_state(
     last_order: Timestamp,
     context: &Context<'_>,
     now: Timestamp,
     model: &PhaseModel,
-) -> CustomerState {
+) -> (CustomerState, SubstateBasis) {
     let customer = &model.customer;
-    if let Some(p_alive) = context.customer.p_alive.filter(|p| p.is_finite()) {
-        return if p_alive < customer.p_alive_lapsed {
+    let by_lateness = |overdue: f64| {
+        if overdue > customer.lapsed_after {
             CustomerState::Lapsed
-        } else if p_alive < customer.p_alive_at_risk {
+        } else if overdue > customer.at_risk_after {
             CustomerState::AtRisk
         } else {
             CustomerState::Active
-        };
-    }
+        }
+    };
     let interval = context
         .customer
         .repurchase_interval_days
@@ -392,20 +497,36 @@ fn customer_state(
         .unwrap_or(customer.repurchase_interval_days);
     // With an expected next order, lateness is measured from it: one interval late is as
     // late as `at_risk_after` intervals since the last order without a prediction.
-    let overdue = match context.customer.expected_next_order {
+    let by_date = match context.customer.expected_next_order {
         Some(expected) => {
-            (now.as_millis() - expected.as_millis()) as f64 / (MILLIS_PER_DAY as f64 * interval)
-                + customer.at_risk_after
-                - 1.0
+            let days_late = (now.as_millis() - expected.as_millis()) as f64 / MILLIS_PER_DAY as f64;
+            (
+                by_lateness(days_late / interval + customer.at_risk_after - 1.0),
+                SubstateBasis::Overdue {
+                    expected,
+                    days_late,
+                },
+            )
         }
-        None => last_order.days_until(now) / interval,
+        None => (
+            by_lateness(last_order.days_until(now) / interval),
+            SubstateBasis::Recency,
+        ),
     };
-    if overdue > customer.lapsed_after {
+    let Some(p_alive) = context.customer.p_alive.filter(|p| p.is_finite()) else {
+        return by_date;
+    };
+    let by_p_alive = if p_alive < customer.p_alive_lapsed {
         CustomerState::Lapsed
-    } else if overdue > customer.at_risk_after {
+    } else if p_alive < customer.p_alive_at_risk {
         CustomerState::AtRisk
     } else {
         CustomerState::Active
+    };
+    if context.customer.expected_next_order.is_some() && by_date.0 > by_p_alive {
+        by_date
+    } else {
+        (by_p_alive, SubstateBasis::PAlive(p_alive))
     }
 }
 

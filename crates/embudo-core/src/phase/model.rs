@@ -199,6 +199,17 @@ pub struct CustomerModel {
     pub p_alive_lapsed: f64,
 }
 
+/// Phase II "going cold": when the predicted purchase intent falls. Used only when the caller
+/// passes an intent (a trained intent model exists).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IntentModel {
+    /// Cold when the intent is below this.
+    pub cold_below: f64,
+    /// Cold when the intent has fallen by at least this (probability points) from its peak
+    /// since the person entered phase II.
+    pub cold_drop: f64,
+}
+
 /// Thresholds of the relationship stage and of the qualification.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StageModel {
@@ -225,6 +236,7 @@ pub struct PhaseModel {
     pub prior: [f64; 2],
     pub focus: FocusModel,
     pub customer: CustomerModel,
+    pub intent: IntentModel,
     pub stage: StageModel,
     /// How much the survey answers posterior counts: `z_k += w · ln P_answers(k)`.
     pub answers_weight: f64,
@@ -292,6 +304,10 @@ impl Default for PhaseModel {
                 lapsed_after: 3.0,
                 p_alive_at_risk: 0.5,
                 p_alive_lapsed: 0.15,
+            },
+            intent: IntentModel {
+                cold_below: 0.05,
+                cold_drop: 0.15,
             },
             stage: StageModel {
                 min_fit: 0.5,

@@ -13,6 +13,8 @@
 //! profile B                        later events go to profile B (default A)
 //! merge B into A                   identity merge
 //! consent email | trait email=x@y.es | audience runners 0.8 | interval 30 | p_alive 0.3
+//! expected day 40                  BTYD expected next order at day 40
+//! intent 0.30 peak 0.40            predicted purchase intent and its peak in phase II
 //! answers 0.1 0.8 0.1
 //! eval day 5                       classify profile A at day 5 (prints transitions too)
 //! ```
@@ -175,6 +177,7 @@ fn run(fixture: &str, model: &PhaseModel, lang: Lang) -> String {
     let mut audiences = Vec::new();
     let mut customer = CustomerInputs::default();
     let mut answers = None;
+    let mut intent = None;
     let mut previous: Option<Classification> = None;
     let mut out = String::new();
     for line in fixture.lines().map(str::trim) {
@@ -201,6 +204,15 @@ fn run(fixture: &str, model: &PhaseModel, lang: Lang) -> String {
             }),
             ["interval", days] => customer.repurchase_interval_days = Some(days.parse().unwrap()),
             ["p_alive", p] => customer.p_alive = Some(p.parse().unwrap()),
+            ["expected", "day", day] => {
+                customer.expected_next_order = Some(at_day(day.parse().unwrap()))
+            }
+            ["intent", current, "peak", peak] => {
+                intent = Some(IntentInputs {
+                    current: current.parse().unwrap(),
+                    peak: peak.parse().unwrap(),
+                })
+            }
             ["answers", a, b, c] => {
                 answers = Some([a.parse().unwrap(), b.parse().unwrap(), c.parse().unwrap()])
             }
@@ -213,6 +225,7 @@ fn run(fixture: &str, model: &PhaseModel, lang: Lang) -> String {
                     audiences: &audiences,
                     answers,
                     customer,
+                    intent,
                 };
                 let profile = profiles.entry("A".to_owned()).or_default();
                 let classification =
@@ -248,6 +261,13 @@ fn render(c: &Classification, lang: Lang) -> String {
     );
     if let Some(substate) = c.substate {
         out.push_str(&format!(" {}", substate.as_str()));
+    }
+    if let Some(intent) = c.intent {
+        let cold = if intent.cold { " cold" } else { "" };
+        out.push_str(&format!(
+            " intent={:.2} peak={:.2}{cold}",
+            intent.intent, intent.peak
+        ));
     }
     out.push_str(&format!(
         " stage={} qual={} engagement={:.2}\n",
@@ -462,7 +482,89 @@ fn btyd_inputs_decide_the_substate_when_given() {
               compró el 2026-03-01 [+0.00 +0.00 +8.50]
             2026-03-07: III p=[0.00 0.00 1.00] conf=1.00 lapsed stage=advise qual=future_customer engagement=0.00
               compró el 2026-03-01 [+0.00 +0.00 +8.50]
-              -> cliente en riesgo → perdido: compró el 2026-03-01
+              -> cliente en riesgo → perdido: probabilidad de seguir activo 10 %; compró el 2026-03-01
+        "#]],
+    );
+}
+
+#[test]
+fn with_btyd_the_worse_of_p_alive_and_lateness_decides() {
+    // Interval 10 days, next order expected at day 20: active until one interval late
+    // (day 30), at risk until 2.5 intervals late (day 45), lapsed after; a low P(alive) wins
+    // over a date still ahead.
+    check(
+        "
+        day 0 order o1 total=50
+        day 10 order o2 total=50
+        interval 10
+        expected day 20
+        p_alive 0.9
+        eval day 25
+        eval day 31
+        eval day 46
+        p_alive 0.3
+        expected day 200
+        eval day 47
+        ",
+        &expect![[r#"
+            2026-03-26: III p=[0.00 0.00 1.00] conf=1.00 active stage=advise qual=future_customer engagement=0.00
+              compró el 2026-03-11 (2 pedidos) [+0.00 +0.00 +14.60]
+            2026-04-01: III p=[0.00 0.00 1.00] conf=1.00 at_risk stage=advise qual=future_customer engagement=0.00
+              compró el 2026-03-11 (2 pedidos) [+0.00 +0.00 +14.60]
+              -> cliente activo → en riesgo: pedido esperado hacia el 2026-03-21, 11 días de retraso; compró el 2026-03-11 (2 pedidos)
+            2026-04-16: III p=[0.00 0.00 1.00] conf=1.00 lapsed stage=advise qual=future_customer engagement=0.00
+              compró el 2026-03-11 (2 pedidos) [+0.00 +0.00 +14.60]
+              -> cliente en riesgo → perdido: pedido esperado hacia el 2026-03-21, 26 días de retraso; compró el 2026-03-11 (2 pedidos)
+            2026-04-17: III p=[0.00 0.00 1.00] conf=1.00 at_risk stage=advise qual=future_customer engagement=0.00
+              compró el 2026-03-11 (2 pedidos) [+0.00 +0.00 +14.60]
+              -> cliente perdido → en riesgo: probabilidad de seguir activo 30 %; compró el 2026-03-11 (2 pedidos)
+        "#]],
+    );
+}
+
+#[test]
+fn phase_two_goes_cold_when_intent_falls_and_warms_up_again() {
+    // Defaults: cold below 5 % or 15 points under the peak; only phase II people go cold.
+    check(
+        "
+        day 0 product p1 cat=relojes
+        day 0 add p1
+        day 0 checkout
+        intent 0.40 peak 0.40
+        eval day 0
+        intent 0.30 peak 0.40
+        eval day 0.5
+        intent 0.20 peak 0.40
+        eval day 1
+        intent 0.45 peak 0.45
+        eval day 1.5
+        intent 0.04 peak 0.04
+        eval day 2
+        ",
+        &expect![[r#"
+            2026-03-01: II p=[0.03 0.97 0.00] conf=0.97 intent=0.40 peak=0.40 stage=explore qual=future_customer engagement=1.28
+              empezó a pagar 1 vez, la última el 2026-03-01 [+0.00 +1.97 +0.00]
+              añadió productos al carrito o lo miró 1 vez, la última el 2026-03-01 [+0.00 +1.70 +0.00]
+              vio 1 producto o listado, el último el 2026-03-01 [+0.28 +0.41 +0.00]
+            2026-03-01: II p=[0.04 0.96 0.00] conf=0.96 intent=0.30 peak=0.40 stage=explore qual=future_customer engagement=1.21
+              empezó a pagar 1 vez, la última el 2026-03-01 [+0.00 +1.86 +0.00]
+              añadió productos al carrito o lo miró 1 vez, la última el 2026-03-01 [+0.00 +1.60 +0.00]
+              vio 1 producto o listado, el último el 2026-03-01 [+0.26 +0.40 +0.00]
+            2026-03-02: II p=[0.05 0.95 0.00] conf=0.95 intent=0.20 peak=0.40 cold stage=explore qual=future_customer engagement=1.15
+              empezó a pagar 1 vez, la última el 2026-03-01 [+0.00 +1.76 +0.00]
+              añadió productos al carrito o lo miró 1 vez, la última el 2026-03-01 [+0.00 +1.51 +0.00]
+              vio 1 producto o listado, el último el 2026-03-01 [+0.25 +0.38 +0.00]
+              -> fase II se enfría: intención de compra 20 % (máximo 40 %)
+            2026-03-02: II p=[0.06 0.94 0.00] conf=0.94 intent=0.45 peak=0.45 stage=explore qual=future_customer engagement=1.09
+              empezó a pagar 1 vez, la última el 2026-03-01 [+0.00 +1.67 +0.00]
+              añadió productos al carrito o lo miró 1 vez, la última el 2026-03-01 [+0.00 +1.42 +0.00]
+              vio 1 producto o listado, el último el 2026-03-01 [+0.24 +0.36 +0.00]
+              -> fase II se reactiva: intención de compra 45 % (máximo 45 %)
+            2026-03-03: II p=[0.07 0.93 0.00] conf=0.93 intent=0.04 peak=0.04 cold stage=explore qual=future_customer engagement=1.03
+              empezó a pagar 1 vez, la última el 2026-03-01 [+0.00 +1.58 +0.00]
+              añadió productos al carrito o lo miró 1 vez, la última el 2026-03-01 [+0.00 +1.34 +0.00]
+              vio 1 producto o listado, el último el 2026-03-01 [+0.23 +0.35 +0.00]
+              -> fase II se enfría: intención de compra 4 % (máximo 4 %)
         "#]],
     );
 }

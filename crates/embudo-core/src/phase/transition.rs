@@ -4,7 +4,9 @@
 //! previous classification and persists the transitions; time in phase and paths follow.
 
 use crate::phase::Phase;
-use crate::phase::evaluate::{Classification, CustomerState, Stage};
+use crate::phase::evaluate::{
+    Classification, CustomerState, IntentReading, Stage, SubstateBasis, percent,
+};
 use crate::phase::evidence::{Evidence, Lang};
 use crate::phase::model::Signal;
 use crate::time::Timestamp;
@@ -22,6 +24,10 @@ pub struct Transition {
     pub at: Timestamp,
     /// The signals that explain it, strongest first.
     pub why: Vec<Why>,
+    /// For a sub-state change decided by a BTYD model: P(alive) or the expected next order.
+    pub basis: Option<SubstateBasis>,
+    /// For a phase II intent change: the intent and its peak.
+    pub intent: Option<IntentReading>,
 }
 
 /// What changed.
@@ -39,6 +45,10 @@ pub enum Change {
         from: Option<Stage>,
         to: Option<Stage>,
     },
+    /// A phase II person went cold (the purchase intent fell) or warmed up again.
+    Cooling {
+        cold: bool,
+    },
 }
 
 /// One reason: a signal, and how much it pushed toward the new value rather than the old
@@ -54,7 +64,8 @@ pub struct Why {
 }
 
 /// The changes from `before` to `after`, stamped `now`: phase first, then sub-state, then
-/// stage. Empty when nothing changed.
+/// stage, then a phase II person going cold or warming up (when both have an intent). Empty
+/// when nothing changed.
 pub fn transitions(
     before: &Classification,
     after: &Classification,
@@ -69,6 +80,8 @@ pub fn transitions(
             },
             at: now,
             why: phase_reasons(before, after),
+            basis: None,
+            intent: None,
         });
     }
     if before.substate != after.substate {
@@ -92,6 +105,8 @@ pub fn transitions(
             },
             at: now,
             why,
+            basis: after.substate_basis,
+            intent: None,
         });
     }
     if before.stage != after.stage {
@@ -102,6 +117,20 @@ pub fn transitions(
             },
             at: now,
             why: stage_reasons(before, after),
+            basis: None,
+            intent: None,
+        });
+    }
+    if let (Phase::II, Phase::II, Some(old), Some(new)) =
+        (before.phase, after.phase, before.intent, after.intent)
+        && old.cold != new.cold
+    {
+        out.push(Transition {
+            change: Change::Cooling { cold: new.cold },
+            at: now,
+            why: Vec::new(),
+            basis: None,
+            intent: Some(new),
         });
     }
     out
@@ -215,6 +244,12 @@ impl Transition {
                 from.map_or("-", |stage| stage.describe(lang)),
                 to.map_or("-", |stage| stage.describe(lang)),
             ),
+            Change::Cooling { cold } => match (cold, es) {
+                (true, true) => "fase II se enfría".to_owned(),
+                (true, false) => "phase II going cold".to_owned(),
+                (false, true) => "fase II se reactiva".to_owned(),
+                (false, false) => "phase II warming up again".to_owned(),
+            },
         };
         let reasons: Vec<String> = self
             .why
@@ -230,6 +265,24 @@ impl Transition {
                 }
             })
             .collect();
+        let mut reasons = reasons;
+        if let Some(text) = self.basis.and_then(|basis| basis.describe(lang)) {
+            reasons.insert(0, text);
+        }
+        if let Some(intent) = self.intent {
+            reasons.push(match es {
+                true => format!(
+                    "intención de compra {} (máximo {})",
+                    percent(intent.intent, lang),
+                    percent(intent.peak, lang)
+                ),
+                false => format!(
+                    "purchase intent {} (peak {})",
+                    percent(intent.intent, lang),
+                    percent(intent.peak, lang)
+                ),
+            });
+        }
         if reasons.is_empty() {
             head
         } else {

@@ -19,6 +19,7 @@ const SLOTS: usize = 256;
 
 /// Hyper-parameters of [`BoostedTrees::fit`].
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BoostParams {
     /// Maximum number of trees (boosting rounds).
     pub n_trees: usize,
@@ -73,6 +74,7 @@ impl Default for BoostParams {
 
 /// One node of a [`Tree`]: a split, or a leaf when it has no children.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Node {
     /// The feature tested (unused in a leaf).
     pub feature: u32,
@@ -109,6 +111,7 @@ impl Node {
 
 /// A regression tree on the log-odds scale; node 0 is the root.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Tree {
     /// The nodes, children after their parent.
     pub nodes: Vec<Node>,
@@ -127,6 +130,7 @@ impl Tree {
 
 /// A fitted gradient-boosted tree ensemble for P(label = true).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BoostedTrees {
     /// Initial log-odds (of the training positive rate).
     pub base_score: f64,

@@ -7,6 +7,7 @@ use crate::intent::{logit, sigmoid};
 
 /// A step of an isotonic calibration: scores at least `score` map to `probability`.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct IsotonicStep {
     /// Lower end of the step (a training score).
     pub score: f64,
@@ -16,6 +17,7 @@ pub struct IsotonicStep {
 
 /// A map from a model's probability to a calibrated probability.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Calibration {
     /// Leaves probabilities unchanged.
     Identity,

@@ -5,6 +5,7 @@ use crate::intent::{Explanation, FeatureMatrix, FitError, check_training_data, s
 
 /// Hyper-parameters of [`LogisticRegression::fit`].
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LogisticParams {
     /// L2 penalty λ on the standardised weights (not on the intercept): the fit minimises
     /// Σ log-loss + λ/2 ‖w‖². λ = 1 matches scikit-learn's default `C = 1`.
@@ -28,6 +29,7 @@ impl Default for LogisticParams {
 /// A fitted logistic regression. Features are standardised with the training means and
 /// standard deviations; a missing value is replaced by the mean (it contributes nothing).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LogisticRegression {
     /// Names of the feature columns.
     pub feature_names: Vec<String>,
