@@ -1,8 +1,8 @@
 //! The shop's configuration file (TOML) turned into validated core model types.
 //!
 //! [`check`] parses a config file's text into an [`EmbudoConfig`]: the phase model, the target
-//! audiences (CEL conditions, compiled) and the page rules. Every error names the file, the
-//! line and the problem. The built-in defaults are [`EmbudoConfig::default`], and
+//! audiences (CEL conditions, compiled), the page rules and the cross-sell settings. Every
+//! error names the file, the line and the problem. The built-in defaults are [`EmbudoConfig::default`], and
 //! [`EXAMPLE`] (`config/embudo.example.toml`, printed by `embudo config default`) parses to
 //! exactly them. This crate reads no files itself: the caller passes the text in.
 
@@ -10,12 +10,14 @@ mod audience;
 mod error;
 mod phases;
 mod raw;
+mod recommend;
 
 use embudo_core::page::PageRules;
 use embudo_core::phase::PhaseModel;
 
 pub use audience::{Audience, AudienceError, AudienceInput, Audiences, Fit};
 pub use error::ConfigError;
+pub use recommend::{MAX_RESULTS, RecommendRule, RecommendSettings};
 
 /// The example configuration, which is exactly the built-in defaults.
 pub const EXAMPLE: &str = include_str!("../../../config/embudo.example.toml");
@@ -29,6 +31,8 @@ pub struct EmbudoConfig {
     pub audiences: Audiences,
     /// How page paths map to page categories.
     pub pages: PageRules,
+    /// Cross-sell: results, inactive products, consumables, category rules.
+    pub recommend: RecommendSettings,
 }
 
 /// Parses and validates a configuration. `file` names the file in error messages. Sections
@@ -54,10 +58,12 @@ pub fn check(file: &str, text: &str) -> Result<EmbudoConfig, ConfigError> {
         None => Audiences::default(),
     };
     let pages = phases::page_rules(raw.pages.unwrap_or_default(), &at)?;
+    let recommend = recommend::recommend_settings(raw.recommend.unwrap_or_default(), &at)?;
     Ok(EmbudoConfig {
         phases,
         audiences,
         pages,
+        recommend,
     })
 }
 

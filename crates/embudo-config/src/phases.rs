@@ -14,7 +14,7 @@ pub(crate) type At<'a> = dyn Fn(Range<usize>, String) -> ConfigError + 'a;
 
 /// What a number must be.
 #[derive(Clone, Copy)]
-enum Rule {
+pub(crate) enum Rule {
     /// Finite.
     Any,
     /// Finite and ≥ 0.
@@ -25,7 +25,7 @@ enum Rule {
     Probability,
 }
 
-fn number(
+pub(crate) fn number(
     value: Option<Spanned<f64>>,
     key: &str,
     rule: Rule,
