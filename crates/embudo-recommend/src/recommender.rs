@@ -380,6 +380,11 @@ impl Recommender {
         }
     }
 
+    /// The number of products the model was built for.
+    pub fn n_products(&self) -> usize {
+        self.n_products
+    }
+
     /// The parameters the model was built with.
     pub fn params(&self) -> &RecommendParams {
         &self.params

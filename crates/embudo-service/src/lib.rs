@@ -15,6 +15,7 @@ pub mod keys;
 pub mod phase;
 pub mod process;
 pub mod read;
+pub mod recommend;
 pub mod reevaluate;
 #[cfg(test)]
 mod test_support;
@@ -68,6 +69,8 @@ pub struct ServiceSettings {
     /// The shop's target audiences (stage identify), CEL conditions over traits and
     /// aggregates.
     pub audiences: embudo_config::Audiences,
+    /// Cross-sell: results, inactive products, consumables, category rules.
+    pub recommend: embudo_config::RecommendSettings,
 }
 
 impl Default for ServiceSettings {
@@ -77,6 +80,7 @@ impl Default for ServiceSettings {
             process_batch: 5_000,
             phase_model: embudo_core::phase::PhaseModel::default(),
             audiences: embudo_config::Audiences::default(),
+            recommend: embudo_config::RecommendSettings::default(),
         }
     }
 }
@@ -97,6 +101,7 @@ struct Inner {
     /// processes too: a step commits only if the cursor it read is still current).
     processing: tokio::sync::Mutex<()>,
     keys: keys::KeyCache,
+    recommend: recommend::ModelCache,
 }
 
 impl Embudo {
@@ -109,6 +114,7 @@ impl Embudo {
                 log_grew: tokio::sync::Notify::new(),
                 processing: tokio::sync::Mutex::new(()),
                 keys: keys::KeyCache::default(),
+                recommend: recommend::ModelCache::default(),
             }),
         }
     }

@@ -58,6 +58,9 @@ pub enum Command {
     /// Measure speed on this machine.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+    /// Cross-sell, seasons and reorder timing: build the models, read recommendations.
+    #[command(subcommand)]
+    Recommend(crate::recommend::RecommendCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +141,10 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
         // Handled in `run`, before the runtime.
         Command::Eval(_) | Command::Config(_) => Ok(()),
         Command::Bench(command) => crate::bench::run(&command).await,
+        Command::Recommend(command) => {
+            let embudo = service(&settings, service_settings).await?;
+            crate::recommend::run(&command, &embudo).await
+        }
     }
 }
 

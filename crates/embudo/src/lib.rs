@@ -7,6 +7,7 @@ pub mod classify;
 pub mod cli;
 pub mod config_cmd;
 pub mod import;
+pub mod recommend;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

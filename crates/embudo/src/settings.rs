@@ -103,6 +103,7 @@ impl ConfigFile {
             page_rules: self.engine.pages.clone(),
             phase_model: self.engine.phases.clone(),
             audiences: self.engine.audiences.clone(),
+            recommend: self.engine.recommend.clone(),
             ..ServiceSettings::default()
         }
     }
