@@ -22,6 +22,7 @@ pub mod api;
 pub mod dto;
 pub mod error;
 mod ops;
+pub mod recommend;
 pub mod tracking;
 
 /// HTTP settings chosen by the binary.
@@ -124,7 +125,13 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             "/api/v1/profiles/{id}/transitions",
             get(api::profile_transitions),
         )
-        .route("/api/v1/phases/summary", get(api::phase_summary));
+        .route("/api/v1/phases/summary", get(api::phase_summary))
+        .route(
+            "/api/v1/profiles/{id}/recommendations",
+            get(recommend::profile_recommendations),
+        )
+        .route("/api/v1/products", get(recommend::products))
+        .route("/api/v1/products/{id}", get(recommend::product_page));
     Router::new()
         .merge(tracking)
         .merge(management)

@@ -303,7 +303,7 @@ impl Embudo {
                 let Some(product) = model.products.get(&line.product_id) else {
                     continue;
                 };
-                if !(line.quantity > 0.0) {
+                if line.quantity.is_nan() || line.quantity <= 0.0 {
                     continue;
                 }
                 lines.push(OrderLine {

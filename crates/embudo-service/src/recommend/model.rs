@@ -91,7 +91,11 @@ impl RecommendModels {
             let at = seconds(order.placed_at);
             let mut any = false;
             for line in &order.lines {
-                if !(line.quantity > 0.0) || !line.unit_price.is_finite() || line.unit_price < 0.0 {
+                if line.quantity.is_nan()
+                    || line.quantity <= 0.0
+                    || !line.unit_price.is_finite()
+                    || line.unit_price < 0.0
+                {
                     continue;
                 }
                 let product = products.intern(&line.product_id);
@@ -205,7 +209,7 @@ impl RecommendModels {
         w.seq(&self.names, |w, name| w.str(name));
         w.seq(self.categories.names(), |w, name| w.str(name));
         w.seq(&self.product_category, |w, category| {
-            w.u32(category.map_or(u32::MAX, |c| c))
+            w.u32(category.unwrap_or(u32::MAX))
         });
         w.seq(&self.last_sold, |w, &at| w.i64(at));
         w.seq(&self.product_orders, |w, &n| w.u32(n));
