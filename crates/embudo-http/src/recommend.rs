@@ -146,7 +146,7 @@ fn product(view: &ProductView) -> Value {
         "season": {
             "best_months": view.season.best_months,
             "month_index": view.season.month_index,
-            "week_index": view.season.week_index,
+            "week_index": view.season.week_index.to_vec(),
             "upcoming_peak": view.season.upcoming_peak.map(|p| json!({
                 "year": p.year,
                 "month": p.month,
