@@ -83,7 +83,7 @@ impl Writer {
     /// A length-prefixed sequence, each item written by `item`.
     pub fn seq<T>(&mut self, items: &[T], mut item: impl FnMut(&mut Writer, &T)) {
         self.usize(items.len());
-        self.bytes.reserve(items.len() * std::mem::size_of::<T>());
+        self.bytes.reserve(std::mem::size_of_val(items));
         for value in items {
             item(self, value);
         }
