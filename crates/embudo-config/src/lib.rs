@@ -1,8 +1,8 @@
 //! The shop's configuration file (TOML) turned into validated core model types.
 //!
 //! [`check`] parses a config file's text into an [`EmbudoConfig`]: the phase model, the target
-//! audiences (CEL conditions, compiled), the page rules and the survey questions. Every error names the file, the
-//! line and the problem. The built-in defaults are [`EmbudoConfig::default`], and
+//! audiences (CEL conditions, compiled), the page rules, the survey questions and the
+//! cross-sell settings. Every error names the file, the line and the problem. The built-in defaults are [`EmbudoConfig::default`], and
 //! [`EXAMPLE`] (`config/embudo.example.toml`, printed by `embudo config default`) parses to
 //! exactly them. This crate reads no files itself: the caller passes the text in.
 
@@ -11,6 +11,7 @@ mod error;
 mod phases;
 mod questions;
 mod raw;
+mod recommend;
 
 use embudo_core::page::PageRules;
 use embudo_core::phase::PhaseModel;
@@ -18,6 +19,7 @@ use embudo_core::phase::PhaseModel;
 pub use audience::{Audience, AudienceError, AudienceInput, Audiences, Fit};
 pub use error::ConfigError;
 pub use questions::QuestionsConfig;
+pub use recommend::{MAX_RESULTS, RecommendRule, RecommendSettings};
 
 /// The example configuration, which is exactly the built-in defaults.
 pub const EXAMPLE: &str = include_str!("../../../config/embudo.example.toml");
@@ -33,6 +35,8 @@ pub struct EmbudoConfig {
     pub pages: PageRules,
     /// The survey questions and when to ask them.
     pub questions: QuestionsConfig,
+    /// Cross-sell: results, inactive products, consumables, category rules.
+    pub recommend: RecommendSettings,
 }
 
 /// Parses and validates a configuration. `file` names the file in error messages. Sections
@@ -62,11 +66,13 @@ pub fn check(file: &str, text: &str) -> Result<EmbudoConfig, ConfigError> {
         Some(raw) => questions::questions(raw, &at)?,
         None => QuestionsConfig::default(),
     };
+    let recommend = recommend::recommend_settings(raw.recommend.unwrap_or_default(), &at)?;
     Ok(EmbudoConfig {
         phases,
         audiences,
         pages,
         questions,
+        recommend,
     })
 }
 

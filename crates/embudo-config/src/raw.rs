@@ -12,6 +12,7 @@ pub(crate) struct RawConfig {
     pub(crate) audiences: Option<Vec<Spanned<RawAudience>>>,
     pub(crate) pages: Option<RawPages>,
     pub(crate) questions: Option<RawQuestions>,
+    pub(crate) recommend: Option<RawRecommend>,
     /// The binary's own section (listen address, database URL, …): the same file holds it,
     /// and `embudo::settings` reads and validates it. Skipped here, whatever it holds, so that
     /// `check` accepts the whole file while still rejecting any other unknown section.
@@ -130,6 +131,20 @@ pub(crate) struct RawQuestions {
     pub(crate) bank: Option<Vec<Spanned<RawQuestion>>>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRecommend {
+    pub(crate) results: Option<Spanned<i64>>,
+    pub(crate) inactive_after_days: Option<Spanned<f64>>,
+    pub(crate) inactive_products: Option<Spanned<Vec<String>>>,
+    pub(crate) consumables: Option<Spanned<Vec<String>>>,
+    pub(crate) consumable_categories: Option<Spanned<Vec<String>>>,
+    pub(crate) learn_consumables: Option<bool>,
+    pub(crate) min_reorder_rate: Option<Spanned<f64>>,
+    pub(crate) reorder_window_days: Option<Spanned<f64>>,
+    pub(crate) rules: Option<Vec<Spanned<RawRecommendRule>>>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawQuestion {
@@ -147,4 +162,12 @@ pub(crate) struct RawAnswer {
     pub(crate) es: Spanned<String>,
     pub(crate) en: Spanned<String>,
     pub(crate) likelihoods: Spanned<Vec<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRecommendRule {
+    pub(crate) bought: Option<String>,
+    pub(crate) never: Option<String>,
+    pub(crate) within: Option<String>,
 }

@@ -256,7 +256,98 @@ fn the_server_section_is_left_to_the_binary() {
     check_error(
         "[sever]\nlisten = \"127.0.0.1:9000\"\n",
         &expect![
-            "embudo.toml:1:2: unknown field `sever`, expected one of `phases`, `audiences`, `pages`, `questions`, `server`"
+            "embudo.toml:1:2: unknown field `sever`, expected one of `phases`, `audiences`, `pages`, `questions`, `recommend`, `server`"
+        ],
+    );
+}
+
+#[test]
+fn recommend_settings_are_read() {
+    let config = check(
+        "embudo.toml",
+        r#"
+        [recommend]
+        results = 5
+        inactive_after_days = 0
+        inactive_products = ["85123A"]
+        consumables = ["cafe-1kg"]
+        consumable_categories = ["cafe"]
+        learn_consumables = false
+        min_reorder_rate = 0.5
+        reorder_window_days = 3
+        rules = [
+            { bought = "cafeteras", never = "cafeteras" },
+            { within = "regalos" },
+        ]
+        "#,
+    )
+    .unwrap();
+    let recommend = config.recommend;
+    assert_eq!(recommend.results, 5);
+    assert_eq!(recommend.inactive_after_days, None);
+    assert_eq!(recommend.inactive_products, ["85123A"]);
+    assert_eq!(recommend.consumables, ["cafe-1kg"]);
+    assert_eq!(recommend.consumable_categories, ["cafe"]);
+    assert!(!recommend.learn_consumables);
+    assert_eq!(recommend.min_reorder_rate, 0.5);
+    assert_eq!(recommend.reorder_window_days, 3.0);
+    assert_eq!(
+        recommend.rules,
+        [
+            RecommendRule::Never {
+                bought: "cafeteras".to_owned(),
+                recommended: "cafeteras".to_owned()
+            },
+            RecommendRule::WithinCategory {
+                category: "regalos".to_owned()
+            }
+        ]
+    );
+    assert_eq!(
+        check("embudo.toml", "[recommend]\nresults = 3\n")
+            .unwrap()
+            .recommend
+            .inactive_after_days,
+        Some(180.0)
+    );
+}
+
+#[test]
+fn recommend_mistakes_name_the_key() {
+    check_error(
+        "[recommend]\nresults = 0\n",
+        &expect!["embudo.toml:2:11: recommend.results must be between 1 and 100, got 0"],
+    );
+    check_error(
+        "[recommend]\nmin_reorder_rate = 1.5\n",
+        &expect!["embudo.toml:2:20: recommend.min_reorder_rate must be between 0 and 1, got 1.5"],
+    );
+    check_error(
+        "[recommend]\ninactive_after_days = -1\n",
+        &expect![
+            "embudo.toml:2:23: recommend.inactive_after_days must be a non-negative number, got -1"
+        ],
+    );
+    check_error(
+        "[recommend]\nconsumables = [\"a\", \" \"]\n",
+        &expect!["embudo.toml:2:15: recommend.consumables[1] must not be empty"],
+    );
+    check_error(
+        "[recommend]\nrules = [{ bought = \"a\" }]\n",
+        &expect![
+            "embudo.toml:2:10: recommend.rules[0] needs both `bought` and `never` category names"
+        ],
+    );
+    check_error(
+        "[recommend]\nrules = [{ bought = \"a\", never = \"b\", within = \"c\" }]\n",
+        &expect![[
+            r#"embudo.toml:2:10: recommend.rules[0] must be { bought = "X", never = "Y" } or { within = "Z" }"#
+        ]],
+    );
+    check_error(
+        "[recommend]\nresult = 3\n",
+        &expect![
+            "embudo.toml:2:1: unknown field `result`, expected one of `results`, `inactive_after_days`, `inactive_products`, `consumables`, `consumable_categories`, `learn_consumables`, `min_reorder_rate`, `reorder_window_days`, `rules`"
         ],
     );
 }

@@ -24,6 +24,7 @@ pub mod error;
 pub mod models;
 mod ops;
 pub mod questions;
+pub mod recommend;
 pub mod tracking;
 
 /// HTTP settings chosen by the binary.
@@ -129,7 +130,13 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .route("/api/v1/phases/summary", get(api::phase_summary))
         .route("/api/v1/questions", get(questions::admin_list))
         .route("/api/v1/models", get(models::list_models))
-        .route("/api/v1/models/{kind}", get(models::model_of_kind));
+        .route("/api/v1/models/{kind}", get(models::model_of_kind))
+        .route(
+            "/api/v1/profiles/{id}/recommendations",
+            get(recommend::profile_recommendations),
+        )
+        .route("/api/v1/products", get(recommend::products))
+        .route("/api/v1/products/{id}", get(recommend::product_page));
     // The shop's pages call these from the browser: open to any origin, like tracking.
     let survey = Router::new()
         .route("/v1/questions/next", get(questions::next))

@@ -615,3 +615,106 @@ async fn scores_and_model_reports_after_training() {
     let (_, openapi) = app.get("/api/v1/openapi.json").await;
     assert!(openapi["paths"]["/api/v1/models/{kind}"].is_object());
 }
+
+#[tokio::test]
+async fn recommendations_and_product_pages() {
+    let app = app().await;
+    let order = |user: &str, id: &str, day: u32, products: &[&str]| {
+        let lines: Vec<Value> = products
+            .iter()
+            .map(|p| json!({"product_id": p, "name": format!("Producto {p}"), "category": "casa", "price": 10}))
+            .collect();
+        json!({"type": "track", "userId": user, "event": "Order Completed", "messageId": id,
+               "timestamp": format!("2026-04-{day:02}T10:00:00Z"),
+               "properties": {"order_id": id, "total": 10 * products.len(), "products": lines}})
+    };
+    let batch = json!({"batch": [
+        order("ana", "A-1", 1, &["taza", "plato"]),
+        order("ben", "B-1", 2, &["taza", "plato", "vaso"]),
+        order("eva", "E-1", 3, &["taza"]),
+    ]});
+    app.post("/v1/batch", batch).await;
+    app.embudo.process_all().await.unwrap();
+    let eva = app.first("user_id=eva").await["id"].as_i64().unwrap();
+    let path = format!("/api/v1/profiles/{eva}/recommendations");
+
+    // No model yet: a conflict that says what to do.
+    let (status, body) = app.get(&path).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("run `embudo recommend build`"),
+        "{body}"
+    );
+    let (status, _) = app.get("/api/v1/products/taza").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (_, workspace) = app.get("/api/v1/workspace").await;
+    let workspace = embudo_store::WorkspaceId(workspace["id"].as_i64().unwrap());
+    app.embudo.build_recommendations(workspace).await.unwrap();
+
+    let (status, body) = app.get(&format!("{path}?limit=2")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    // Plato: bought with taza by both of its other buyers; never taza again.
+    assert_eq!(items[0]["product"]["id"], json!("plato"));
+    assert_eq!(items[0]["reason"]["kind"], json!("bought_with"));
+    assert_eq!(
+        items[0]["reason"]["text"],
+        json!("comprado junto con Producto taza por 2 clientes")
+    );
+    assert!(items.iter().all(|i| i["product"]["id"] != json!("taza")));
+    assert_eq!(body["model"]["version"], json!(1));
+    assert_eq!(
+        body["next_order"]["last_at"],
+        json!("2026-04-03T00:00:00.000Z")
+    );
+    let (_, english) = app.get(&format!("{path}?lang=en&limit=1")).await;
+    assert_eq!(
+        english["items"][0]["reason"]["text"],
+        json!("bought with Producto taza by 2 customers")
+    );
+    let (status, body) = app.get(&format!("{path}?lang=fr")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = app.get(&format!("{path}?limit=0")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = app.get("/api/v1/profiles/999999/recommendations").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, page) = app.get("/api/v1/products/taza").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["customers"], json!(3));
+    assert_eq!(page["associations"][0]["product"]["id"], json!("plato"));
+    assert_eq!(page["associations"][0]["customers"], json!(2));
+    assert_eq!(page["season"]["month_index"].as_array().unwrap().len(), 12);
+    let (status, _) = app.get("/api/v1/products/nada").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, top) = app.get("/api/v1/products?sort=customers&limit=2").await;
+    assert_eq!(status, StatusCode::OK, "{top}");
+    let ids: Vec<_> = top["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["product"]["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!("taza"), json!("plato")]);
+    let (status, body) = app.get("/api/v1/products?sort=precio").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["message"],
+        json!("sort=\"precio\" is not one of customers, orders, upcoming_peak, reorder_rate")
+    );
+
+    let (_, openapi) = app.get("/api/v1/openapi.json").await;
+    for path in [
+        "/api/v1/profiles/{id}/recommendations",
+        "/api/v1/products",
+        "/api/v1/products/{id}",
+    ] {
+        assert!(openapi["paths"][path]["get"].is_object(), "{path}");
+    }
+}

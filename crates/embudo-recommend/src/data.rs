@@ -45,7 +45,7 @@ index_type!(
 );
 
 /// Maps string ids to dense `u32` indices, in order of first appearance.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Interner {
     indices: HashMap<String, u32>,
     names: Vec<String>,

@@ -14,10 +14,13 @@
 //! - [`ReorderModel`]: typical repeat-purchase intervals per product and expected next order
 //!   dates per person.
 //!
+//! The built models encode to a compact binary payload ([`Writer`], [`Reader`]) for storage.
+//!
 //! Nothing here does IO or reads the clock: `now` is always passed in.
 //! Timestamps are [`Timestamp`]s: seconds since 1970-01-01 00:00 in the shop's local time.
 
 mod calendar;
+mod codec;
 mod copurchase;
 mod data;
 mod explain;
@@ -28,6 +31,7 @@ mod season;
 mod test_support;
 
 pub use calendar::{CivilDate, DAY, civil_date, days_in_month, iso_week, timestamp_of};
+pub use codec::{DecodeError, Reader, Writer};
 pub use copurchase::{Association, CoPurchase, PairStats};
 pub use data::{
     Catalogue, CategoryIdx, CustomerIdx, CustomerProduct, DataError, Interner, OrderIdx, OrderLine,

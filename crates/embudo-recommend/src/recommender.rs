@@ -130,7 +130,7 @@ impl RecommendParams {
 
 /// Which already bought products may be recommended again.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ReorderPolicy {
+pub enum ReorderPolicy<'a> {
     /// Never recommend a product the person bought.
     Never,
     /// Recommend bought products whose reorder rate (share of buyers who bought them on two
@@ -138,6 +138,9 @@ pub enum ReorderPolicy {
     Consumables { min_reorder_rate: f64 },
     /// Any bought product may be recommended again.
     Always,
+    /// Only these bought products (sorted by index) may be recommended again: the caller's
+    /// own choice, e.g. listed consumables that are due for reorder.
+    Listed(&'a [ProductIdx]),
 }
 
 /// A category rule from the shop's configuration.
@@ -164,7 +167,7 @@ pub struct RecommendRequest<'a> {
     pub history: &'a [CustomerProduct],
     pub catalogue: &'a Catalogue,
     pub rules: &'a [CategoryRule],
-    pub reorder: ReorderPolicy,
+    pub reorder: ReorderPolicy<'a>,
     /// The number of recommendations wanted.
     pub n: usize,
     pub now: Timestamp,
@@ -190,37 +193,37 @@ pub enum RecommendError {
 
 /// A neighbour of a product in the similarity lists.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Neighbour {
-    product: u32,
-    similarity: f32,
+pub(crate) struct Neighbour {
+    pub(crate) product: u32,
+    pub(crate) similarity: f32,
     /// Customers who bought both.
-    common: u32,
+    pub(crate) common: u32,
 }
 
 /// The cross-sell model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Recommender {
-    params: RecommendParams,
-    n_products: usize,
+    pub(crate) params: RecommendParams,
+    pub(crate) n_products: usize,
     /// Customers with at least one purchase.
-    n_customers: u32,
+    pub(crate) n_customers: u32,
     /// `neighbours[starts[i]..starts[i + 1]]` are product `i`'s, most similar first.
-    starts: Vec<usize>,
-    neighbours: Vec<Neighbour>,
-    product_customers: Vec<u32>,
+    pub(crate) starts: Vec<usize>,
+    pub(crate) neighbours: Vec<Neighbour>,
+    pub(crate) product_customers: Vec<u32>,
     /// Recency-weighted popularity, normalised to a maximum of 1.
-    popularity: Vec<f64>,
+    pub(crate) popularity: Vec<f64>,
     /// Customers who bought the product in the 30 days before the build's `now`.
-    recent_customers: Vec<u32>,
+    pub(crate) recent_customers: Vec<u32>,
     /// Share of the product's buyers who bought it on two or more days.
-    reorder_rate: Vec<f64>,
+    pub(crate) reorder_rate: Vec<f64>,
     /// `customer_products[customer_starts[c]..customer_starts[c + 1]]`: what `c` bought,
     /// with the last time.
-    customer_starts: Vec<usize>,
-    customer_products: Vec<(u32, Timestamp)>,
+    pub(crate) customer_starts: Vec<usize>,
+    pub(crate) customer_products: Vec<(u32, Timestamp)>,
     /// `product_buyers[buyer_starts[i]..buyer_starts[i + 1]]`: who bought `i`.
-    buyer_starts: Vec<usize>,
-    product_buyers: Vec<u32>,
+    pub(crate) buyer_starts: Vec<usize>,
+    pub(crate) product_buyers: Vec<u32>,
 }
 
 impl Recommender {
@@ -377,6 +380,11 @@ impl Recommender {
         }
     }
 
+    /// The number of products the model was built for.
+    pub fn n_products(&self) -> usize {
+        self.n_products
+    }
+
     /// The parameters the model was built with.
     pub fn params(&self) -> &RecommendParams {
         &self.params
@@ -519,6 +527,9 @@ impl Recommender {
                             self.reorder_rate[j] >= min_reorder_rate
                         }
                         ReorderPolicy::Always => true,
+                        ReorderPolicy::Listed(products) => {
+                            products.binary_search(&ProductIdx(j as u32)).is_ok()
+                        }
                     };
                 product.active && category_allowed && reorder_allowed
             })

@@ -70,14 +70,14 @@ impl NextOrder {
 }
 
 /// Repeat intervals of every product, category and the shop.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReorderModel {
-    params: ReorderParams,
-    shop: ProductInterval,
-    categories: Vec<ProductInterval>,
-    products: Vec<ProductInterval>,
+    pub(crate) params: ReorderParams,
+    pub(crate) shop: ProductInterval,
+    pub(crate) categories: Vec<ProductInterval>,
+    pub(crate) products: Vec<ProductInterval>,
     /// The shop's typical gap between a customer's distinct order days.
-    shop_order_gap: ProductInterval,
+    pub(crate) shop_order_gap: ProductInterval,
 }
 
 impl ReorderModel {

@@ -17,8 +17,8 @@ use crate::{Catalogue, CivilDate, DAY, ProductIdx, Purchases, Timestamp};
 #[cfg(test)]
 mod tests;
 
-const MONTHS: usize = 12;
-const WEEKS: usize = 52;
+pub(crate) const MONTHS: usize = 12;
+pub(crate) const WEEKS: usize = 52;
 
 /// Hyper-parameters of the [`Seasons`] model.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,12 +103,12 @@ impl SeasonProfile {
 }
 
 /// Season profiles of the shop, every category and every product.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Seasons {
-    shop: SeasonProfile,
-    categories: Vec<SeasonProfile>,
-    products: Vec<SeasonProfile>,
-    params: SeasonParams,
+    pub(crate) shop: SeasonProfile,
+    pub(crate) categories: Vec<SeasonProfile>,
+    pub(crate) products: Vec<SeasonProfile>,
+    pub(crate) params: SeasonParams,
 }
 
 impl Seasons {

@@ -17,6 +17,7 @@ pub mod predict;
 pub mod process;
 pub mod questions;
 pub mod read;
+pub mod recommend;
 pub mod reevaluate;
 #[cfg(test)]
 mod test_support;
@@ -74,6 +75,8 @@ pub struct ServiceSettings {
     pub questions: embudo_config::QuestionsConfig,
     /// Training and scoring of the prediction models.
     pub predict: predict::PredictSettings,
+    /// Cross-sell: results, inactive products, consumables, category rules.
+    pub recommend: embudo_config::RecommendSettings,
 }
 
 impl Default for ServiceSettings {
@@ -85,6 +88,7 @@ impl Default for ServiceSettings {
             audiences: embudo_config::Audiences::default(),
             questions: embudo_config::QuestionsConfig::default(),
             predict: predict::PredictSettings::default(),
+            recommend: embudo_config::RecommendSettings::default(),
         }
     }
 }
@@ -107,6 +111,7 @@ struct Inner {
     keys: keys::KeyCache,
     /// The newest prediction models per workspace.
     models: predict::ModelCache,
+    recommend: recommend::ModelCache,
 }
 
 impl Embudo {
@@ -120,6 +125,7 @@ impl Embudo {
                 processing: tokio::sync::Mutex::new(()),
                 keys: keys::KeyCache::default(),
                 models: predict::ModelCache::default(),
+                recommend: recommend::ModelCache::default(),
             }),
         }
     }

@@ -20,6 +20,8 @@ use crate::startup::Application;
 pub enum BenchCommand {
     /// Sustained ingest over HTTP in Segment batches.
     Ingest(IngestArgs),
+    /// Building the recommendation models from the UCI Online Retail file.
+    Recommend(crate::recommend::BenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,6 +50,7 @@ pub struct IngestArgs {
 pub async fn run(command: &BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ingest(args) => ingest(args).await,
+        BenchCommand::Recommend(args) => crate::recommend::bench(args),
     }
 }
 

@@ -63,6 +63,9 @@ pub enum Command {
     Questions(crate::questions::QuestionsCommand),
     /// Train the prediction models on a workspace's history and print their reports.
     Train(crate::train::Args),
+    /// Cross-sell, seasons and reorder timing: build the models, read recommendations.
+    #[command(subcommand)]
+    Recommend(crate::recommend::RecommendCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +153,10 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => {
             let embudo = service(&settings, service_settings).await?;
             crate::train::run(&args, &embudo).await
+        }
+        Command::Recommend(command) => {
+            let embudo = service(&settings, service_settings).await?;
+            crate::recommend::run(&command, &embudo).await
         }
     }
 }

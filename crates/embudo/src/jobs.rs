@@ -52,6 +52,12 @@ pub fn model_jobs() -> Vec<ModelJob> {
             },
         },
         ModelJob {
+            kind: embudo_service::recommend::MODEL_KIND,
+            build: |embudo, workspace| {
+                Box::pin(async move { Ok(embudo.build_recommendations(workspace).await?) })
+            },
+        },
+        ModelJob {
             kind: embudo_service::questions::MODEL_KIND,
             build: |embudo, workspace| {
                 Box::pin(async move { Ok(embudo.learn_questions(workspace).await?) })

@@ -9,6 +9,7 @@ pub mod config_cmd;
 pub mod import;
 pub mod jobs;
 pub mod questions;
+pub mod recommend;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

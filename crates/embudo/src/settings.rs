@@ -107,6 +107,7 @@ impl ConfigFile {
             phase_model: self.engine.phases.clone(),
             audiences: self.engine.audiences.clone(),
             questions: self.engine.questions.clone(),
+            recommend: self.engine.recommend.clone(),
             ..ServiceSettings::default()
         }
     }

@@ -141,6 +141,34 @@ fn keeps_inactive_products_out_and_lets_consumables_back_in() {
 }
 
 #[test]
+fn a_listed_policy_lets_only_the_listed_products_back_in() {
+    let purchases = fixture();
+    let model = Recommender::build(&purchases, &RecommendParams::tuned(), date("2011-07-01"));
+    let catalogue = catalogue(6, &[]);
+    // Customer 1 bought 0, 1, 2 and 5.
+    let history = purchases.customer_items(CustomerIdx(1));
+    let products = |policy: ReorderPolicy<'_>| -> Vec<u32> {
+        model
+            .recommend(&RecommendRequest {
+                reorder: policy,
+                ..request(history, &catalogue)
+            })
+            .unwrap()
+            .iter()
+            .map(|r| r.product.0)
+            .collect()
+    };
+    let listed = products(ReorderPolicy::Listed(&[ProductIdx(0)]));
+    assert!(listed.contains(&0), "{listed:?}");
+    assert!(
+        !listed.contains(&1) && !listed.contains(&2) && !listed.contains(&5),
+        "{listed:?}"
+    );
+    let none = products(ReorderPolicy::Listed(&[]));
+    assert_eq!(none, products(ReorderPolicy::Never));
+}
+
+#[test]
 fn applies_category_rules() {
     let purchases = fixture();
     let model = Recommender::build(&purchases, &RecommendParams::tuned(), date("2011-07-01"));
