@@ -5,7 +5,8 @@
 //! (or the last failed attempt) is older than the period. Jobs run one at a time, so that a
 //! rebuild never takes both cores from the server; a failure (too little data, say) is logged
 //! and tried again one period later. Whether a model is due is read from the store, so a
-//! restart does not rebuild what is fresh.
+//! restart does not rebuild what is fresh. A workspace without profiles is left alone until
+//! its first events are processed.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use embudo_core::Timestamp;
 use embudo_service::{Embudo, ServiceError};
-use embudo_store::{ModelInfo, WorkspaceId};
+use embudo_store::{ModelInfo, ProfileFilter, WorkspaceId};
 use tokio_util::sync::CancellationToken;
 
 /// The future a job's build returns.
@@ -97,6 +98,21 @@ pub async fn run_due_jobs(
 ) -> Result<Vec<ModelInfo>, ServiceError> {
     let mut built = Vec::new();
     for workspace in embudo.store().workspaces().await? {
+        // A shop with no profile yet has nothing to learn from: a model built now would be
+        // empty, and would stay so for a whole period after the first events arrive.
+        let first = ProfileFilter {
+            limit: 1,
+            ..ProfileFilter::default()
+        };
+        if embudo
+            .store()
+            .list_profiles(workspace.id, &first)
+            .await?
+            .items
+            .is_empty()
+        {
+            continue;
+        }
         let stored = embudo.store().models(workspace.id).await?;
         for job in jobs {
             if cancel.is_cancelled() {
@@ -163,6 +179,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use embudo_core::{Event, EventKind, Value};
     use embudo_service::{FixedClock, ServiceSettings};
     use embudo_store::NewModel;
     use embudo_store_sqlite::SqliteStore;
@@ -207,8 +224,27 @@ mod tests {
         let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
         let clock = Arc::new(FixedClock::new(Timestamp::from_secs(1_000_000)));
         let embudo = Embudo::new(store, clock.clone(), ServiceSettings::default());
-        embudo.create_workspace("a").await.unwrap();
-        embudo.create_workspace("b").await.unwrap();
+        let a = embudo.create_workspace("a").await.unwrap().workspace.id;
+        let b = embudo.create_workspace("b").await.unwrap().workspace.id;
+        embudo.create_workspace("empty").await.unwrap();
+        for (workspace, id) in [(a, "a-1"), (b, "b-1")] {
+            let event = Event {
+                message_id: id.to_owned(),
+                kind: EventKind::Track,
+                name: Some("Product Viewed".to_owned()),
+                anonymous_id: Some("anon".to_owned()),
+                user_id: None,
+                previous_id: None,
+                group_id: None,
+                timestamp: Timestamp::from_secs(999_000),
+                received_at: Timestamp::from_secs(999_000),
+                properties: Value::Map(Default::default()),
+                traits: Value::Map(Default::default()),
+                context: Value::Map(Default::default()),
+            };
+            embudo.ingest(workspace, &[event]).await.unwrap();
+        }
+        embudo.process_all().await.unwrap();
         let jobs = [
             ModelJob {
                 kind: "counting",
@@ -227,7 +263,8 @@ mod tests {
                 .unwrap()
                 .len()
         };
-        // Both workspaces build at first; the failing job is remembered, not retried at once.
+        // Both workspaces with profiles build at first (the empty one waits for its first
+        // events); the failing job is remembered, not retried at once.
         assert_eq!(round().await, 2);
         assert_eq!(round().await, 0);
         clock.set(Timestamp::from_secs(1_000_000 + 3599));
