@@ -113,6 +113,11 @@ pub enum Action {
     ProductReviewed(ProductRef),
     ProductShared(ProductRef),
     Referral,
+    /// `Question Asked`: embudo showed one of its survey questions. embudo's own record, not
+    /// something the person did: it counts by name, not as activity.
+    QuestionAsked {
+        question: String,
+    },
     /// `Question Answered`: an answer to one of embudo's survey questions.
     QuestionAnswered {
         question: String,
@@ -229,6 +234,12 @@ impl Event {
             "Product Reviewed" => Action::ProductReviewed(product()),
             "Product Shared" | "Cart Shared" => Action::ProductShared(product()),
             "Referral Sent" | "Friend Referred" | "Referral Completed" => Action::Referral,
+            "Question Asked" => Action::QuestionAsked {
+                question: props
+                    .get("question_id")
+                    .and_then(Value::as_id)
+                    .unwrap_or_default(),
+            },
             "Question Answered" => Action::QuestionAnswered {
                 question: props
                     .get("question_id")

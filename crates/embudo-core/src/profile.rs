@@ -51,16 +51,22 @@ impl OrderFacts {
 
 impl Aggregates {
     /// Folds one event into the aggregates. Re-applying an order already seen changes nothing.
+    ///
+    /// embudo's own `Question Asked` records count by name only: they are not the person's
+    /// activity (no `n_events`, no first or last seen), so asking cannot tip an audience.
     pub fn apply(&mut self, event: &Event, action: &Action) {
-        let at = event.timestamp;
-        self.first_seen = Some(self.first_seen.map_or(at, |first| first.min(at)));
-        self.last_seen = Some(self.last_seen.map_or(at, |last| last.max(at)));
-        self.n_events += 1;
         let name = match event.kind {
             EventKind::Track => event.name.as_deref().unwrap_or("track"),
             kind => kind.as_str(),
         };
         *self.event_counts.entry(name.to_owned()).or_default() += 1;
+        if matches!(action, Action::QuestionAsked { .. }) {
+            return;
+        }
+        let at = event.timestamp;
+        self.first_seen = Some(self.first_seen.map_or(at, |first| first.min(at)));
+        self.last_seen = Some(self.last_seen.map_or(at, |last| last.max(at)));
+        self.n_events += 1;
         match action {
             Action::PageViewed { category, .. } => {
                 *self.page_counts.entry(*category).or_default() += 1

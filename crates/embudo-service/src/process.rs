@@ -352,8 +352,11 @@ impl WorkspaceWork {
         };
         apply_traits(profile, event);
         profile.aggregates.apply(event, &action);
-        profile.first_seen = profile.first_seen.min(event.timestamp);
-        profile.last_seen = profile.last_seen.max(event.timestamp);
+        // A question embudo asked is not the person's activity (see `Aggregates::apply`).
+        if !matches!(action, Action::QuestionAsked { .. }) {
+            profile.first_seen = profile.first_seen.min(event.timestamp);
+            profile.last_seen = profile.last_seen.max(event.timestamp);
+        }
         profile.updated_at = now;
         order_records(self.workspace, target, &action, profile, batch);
         batch.event_profiles.push((logged.seq, target));

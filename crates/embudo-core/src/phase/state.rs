@@ -184,6 +184,7 @@ impl PhaseState {
             | Action::Identify
             | Action::Alias
             | Action::Group
+            | Action::QuestionAsked { .. }
             | Action::Other(_) => {}
         }
     }

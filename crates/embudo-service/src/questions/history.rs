@@ -77,13 +77,12 @@ impl QuestionHistory {
         }
         self.last_activity = Some(self.last_activity.map_or(at, |last| last.max(at)));
         match action {
-            Action::Other(name) if name == QUESTION_ASKED => {
-                let Some(question_id) = event.properties.get("question_id").and_then(|v| v.as_id())
-                else {
+            Action::QuestionAsked { question } => {
+                if question.is_empty() {
                     return;
-                };
+                }
                 self.push(QuestionRecord {
-                    question_id,
+                    question_id: question.clone(),
                     asked_at: Some(at),
                     gain: event.properties.get("gain").and_then(|v| v.as_f64()),
                     answer_id: None,

@@ -78,6 +78,21 @@ async fn an_asked_question_spends_the_visit_and_the_window_budget() {
     next(&shop, "ana", expect![[r#"P = [0.599, 0.401, 0.000]; ask when "¿Cuándo piensas comprar?" gain 0.307 answers [this_week, this_month, later, unknown]"#]]).await;
     let done = shop.embudo.process_all().await.unwrap();
     assert_eq!(done.events, 1);
+    // The asked question counts by name, not as the person's activity (audiences that count
+    // events must not tip because embudo asked).
+    let record = shop
+        .embudo
+        .store()
+        .profile_by_identity(shop.workspace, IdentityKind::Anonymous, "ana")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.aggregates.n_events, 0);
+    assert_eq!(record.aggregates.last_seen, None);
+    assert_eq!(
+        record.aggregates.event_counts.get("Question Asked"),
+        Some(&1)
+    );
     // Once processed, the asked question is durable and the visit's budget (1) is spent,
     // though it was never answered.
     shop.clock.set(at_minutes(10));
