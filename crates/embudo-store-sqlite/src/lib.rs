@@ -1072,7 +1072,7 @@ impl Store for SqliteStore {
     #[tracing::instrument(skip_all, fields(workspace = %workspace, kind = %model.kind))]
     async fn save_model(&self, workspace: WorkspaceId, model: &NewModel) -> StoreResult<ModelInfo> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
-        // Locking the workspace row serializes saves, so versions never collide.
+        // The one writer connection serializes saves, so versions never collide.
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = ?")
             .bind(workspace.0)
             .fetch_optional(&mut *tx)
