@@ -16,6 +16,40 @@ pub(crate) const START: &str = "2026-03-02T10:00:00Z";
 /// One `track` event: minutes after [`START`], its name, its properties.
 pub(crate) type Track<'a> = (i64, &'a str, &'a [(&'a str, Value)]);
 
+/// A `track` event of the anonymous `person`, received when it happened.
+pub(crate) fn track_event(
+    message_id: String,
+    person: &str,
+    at: Timestamp,
+    name: &str,
+    properties: Value,
+) -> Event {
+    Event {
+        message_id,
+        kind: EventKind::Track,
+        name: Some(name.to_owned()),
+        anonymous_id: Some(person.to_owned()),
+        user_id: None,
+        previous_id: None,
+        group_id: None,
+        timestamp: at,
+        received_at: at,
+        properties,
+        traits: Value::Map(BTreeMap::new()),
+        context: Value::Map(BTreeMap::new()),
+    }
+}
+
+/// A properties map.
+pub(crate) fn properties_of(entries: &[(&str, Value)]) -> Value {
+    Value::Map(
+        entries
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), value.clone()))
+            .collect::<BTreeMap<_, _>>(),
+    )
+}
+
 pub(crate) struct Shop {
     pub(crate) embudo: Embudo,
     pub(crate) clock: Arc<FixedClock>,
@@ -52,25 +86,13 @@ impl Shop {
             .enumerate()
             .map(|(n, (minutes, name, properties))| {
                 let at = start.plus_millis(minutes * 60_000);
-                Event {
-                    message_id: format!("{person}-{n}"),
-                    kind: EventKind::Track,
-                    name: Some((*name).to_owned()),
-                    anonymous_id: Some(person.to_owned()),
-                    user_id: None,
-                    previous_id: None,
-                    group_id: None,
-                    timestamp: at,
-                    received_at: at,
-                    properties: Value::Map(
-                        properties
-                            .iter()
-                            .map(|(key, value)| ((*key).to_owned(), value.clone()))
-                            .collect::<BTreeMap<_, _>>(),
-                    ),
-                    traits: Value::Map(BTreeMap::new()),
-                    context: Value::Map(BTreeMap::new()),
-                }
+                track_event(
+                    format!("{person}-{n}"),
+                    person,
+                    at,
+                    name,
+                    properties_of(properties),
+                )
             })
             .collect();
         self.clock

@@ -2,14 +2,12 @@
 //! shops whose answer is known: people who keep ordering stay alive, people who stopped do
 //! not; people who reach the checkout buy more often than people who read the blog.
 
-use std::collections::BTreeMap;
-
-use embudo_core::{Event, EventKind, Timestamp, Value};
+use embudo_core::{Event, Timestamp, Value};
 use embudo_store::{Direction, IdentityKind, ProfileFilter, SortField};
 
 use crate::ServiceSettings;
 use crate::predict::{BTYD, INTENT, PredictSettings, Scores, TrainError};
-use crate::test_support::{START, Shop};
+use crate::test_support::{START, Shop, properties_of, track_event};
 
 fn start() -> Timestamp {
     Timestamp::parse(START).unwrap()
@@ -18,25 +16,13 @@ fn start() -> Timestamp {
 /// A `track` event of `person` at `day` days after [`START`].
 fn track(person: &str, n: usize, day: f64, name: &str, properties: &[(&str, Value)]) -> Event {
     let at = start().plus_days(day);
-    Event {
-        message_id: format!("{person}-{n}"),
-        kind: EventKind::Track,
-        name: Some(name.to_owned()),
-        anonymous_id: Some(person.to_owned()),
-        user_id: None,
-        previous_id: None,
-        group_id: None,
-        timestamp: at,
-        received_at: at,
-        properties: Value::Map(
-            properties
-                .iter()
-                .map(|(key, value)| ((*key).to_owned(), value.clone()))
-                .collect::<BTreeMap<_, _>>(),
-        ),
-        traits: Value::Map(BTreeMap::new()),
-        context: Value::Map(BTreeMap::new()),
-    }
+    track_event(
+        format!("{person}-{n}"),
+        person,
+        at,
+        name,
+        properties_of(properties),
+    )
 }
 
 fn order(person: &str, n: usize, day: f64, total: f64) -> Event {

@@ -10,12 +10,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use embudo_core::{Event, EventKind, Timestamp, Value};
+use embudo_core::{Event, Timestamp, Value};
 use embudo_store::{IdentityKind, ProfileId};
 
 use super::*;
 use crate::ServiceSettings;
-use crate::test_support::{START, Shop};
+use crate::test_support::{START, Shop, track_event};
 
 fn day(d: f64) -> Timestamp {
     Timestamp::parse(START).unwrap().plus_days(d)
@@ -75,24 +75,17 @@ fn order_event(person: &str, d: f64, order_id: &str, products: &[&str]) -> Event
             ])
         })
         .collect();
-    Event {
-        message_id: format!("order-{order_id}"),
-        kind: EventKind::Track,
-        name: Some("Order Completed".to_owned()),
-        anonymous_id: Some(person.to_owned()),
-        user_id: None,
-        previous_id: None,
-        group_id: None,
-        timestamp: at,
-        received_at: at,
-        properties: map(vec![
+    track_event(
+        format!("order-{order_id}"),
+        person,
+        at,
+        "Order Completed",
+        map(vec![
             ("order_id", Value::String(order_id.to_owned())),
             ("total", Value::Number(10.0 * products.len() as f64)),
             ("products", Value::List(lines)),
         ]),
-        traits: Value::Map(BTreeMap::new()),
-        context: Value::Map(BTreeMap::new()),
-    }
+    )
 }
 
 async fn shop_with(settings: embudo_config::RecommendSettings, orders: &[Purchase<'_>]) -> Shop {
