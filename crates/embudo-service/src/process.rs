@@ -170,9 +170,13 @@ struct WorkspaceWork {
     /// Reserved but unused profile ids: `next..end`.
     next_id: i64,
     end_id: i64,
+    /// Events of this share after the one being applied: with it, a bound on the profiles the
+    /// share may still create.
+    remaining: usize,
 }
 
-const ID_RESERVATION: u32 = 256;
+/// At most this many profile ids are reserved at once.
+const MAX_ID_RESERVATION: usize = 65_536;
 
 impl WorkspaceWork {
     async fn load(
@@ -230,18 +234,18 @@ impl WorkspaceWork {
             created: 0,
             next_id: 0,
             end_id: 0,
+            remaining: events.len(),
         })
     }
 
     async fn new_profile_id(&mut self, embudo: &Embudo) -> Result<ProfileId> {
         if self.next_id == self.end_id {
-            let first = embudo
-                .inner
-                .store
-                .reserve_profile_ids(ID_RESERVATION)
-                .await?;
+            // One reservation (a write of its own) for what the rest of the share may need, not
+            // one per few hundred new people: unused ids are only a gap in the numbering.
+            let n = (self.remaining + 1).min(MAX_ID_RESERVATION) as u32;
+            let first = embudo.inner.store.reserve_profile_ids(n).await?;
             self.next_id = first.0;
-            self.end_id = first.0 + i64::from(ID_RESERVATION);
+            self.end_id = first.0 + i64::from(n);
         }
         let id = ProfileId(self.next_id);
         self.next_id += 1;
@@ -287,6 +291,7 @@ impl WorkspaceWork {
         batch: &mut ProcessingBatch,
         outcome: &mut ProcessOutcome,
     ) -> Result<()> {
+        self.remaining = self.remaining.saturating_sub(1);
         let event = &logged.event;
         let email = event.email();
         let identities = Identities {

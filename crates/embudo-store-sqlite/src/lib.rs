@@ -10,9 +10,9 @@
 //! SQLite runs one job worker per database file: when the job queue comes, claiming is a plain
 //! `UPDATE … RETURNING` on the writer (PostgreSQL uses `FOR UPDATE SKIP LOCKED`).
 
+mod append;
 mod rows;
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -20,11 +20,11 @@ use async_trait::async_trait;
 use embudo_core::identity::Candidate;
 use embudo_core::{Event, Timestamp};
 use embudo_store::{
-    AppendStatus, ConflictRecord, Direction, IdentityKind, IdentityMatch, IdentityQuery,
-    KEPT_MODEL_VERSIONS, KeyRecord, LoggedEvent, ModelInfo, ModelRecord, NewKey, NewModel,
-    OrderRecord, Page, PhaseCount, ProcessingBatch, ProfileFilter, ProfileId, ProfileRecord, Store,
-    StoreError, StoreResult, TransitionRecord, Workspace, WorkspaceId, json, keyset,
-    validate_event,
+    AppendStatus, ConflictRecord, Direction, IdentityKind, IdentityLink, IdentityMatch,
+    IdentityQuery, KEPT_MODEL_VERSIONS, KeyRecord, LoggedEvent, ModelInfo, ModelRecord, NewKey,
+    NewModel, OrderRecord, Page, PhaseCount, ProcessingBatch, ProfileFilter, ProfileId,
+    ProfileRecord, Store, StoreError, StoreResult, TransitionRecord, Workspace, WorkspaceId, json,
+    keyset, validate_event,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -34,8 +34,8 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use crate::rows::{EVENT_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, ORDER_COLUMNS, PROFILE_COLUMNS};
 
-/// Events per `INSERT` statement when appending (13 bound values each; SQLite allows 32766).
-const APPEND_CHUNK: usize = 500;
+/// Event-profile pairs per `UPDATE` statement (one JSON text each).
+const ASSIGN_CHUNK: usize = 10_000;
 
 /// Listings return at most this many items per page.
 const MAX_PAGE: u32 = 1000;
@@ -76,6 +76,8 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Appends, to the group-commit writer task (`append`).
+    appends: tokio::sync::mpsc::Sender<append::AppendJob>,
 }
 
 /// Maps a driver error to the port's error.
@@ -152,7 +154,12 @@ impl SqliteStore {
                 .await
                 .map_err(map_err)?
         };
-        Ok(SqliteStore { writer, reader })
+        let appends = append::start(writer.clone());
+        Ok(SqliteStore {
+            writer,
+            reader,
+            appends,
+        })
     }
 
     /// Closes both pools, waiting for connections in use.
@@ -213,22 +220,6 @@ fn bind_all<'q>(
     query
 }
 
-fn append_sql(n_rows: usize) -> String {
-    let mut sql = String::with_capacity(200 + n_rows * 30);
-    sql.push_str(
-        "INSERT INTO events (workspace_id, message_id, kind, name, anonymous_id, user_id, \
-         previous_id, group_id, timestamp, received_at, properties, traits, context) VALUES ",
-    );
-    for row in 0..n_rows {
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    }
-    sql.push_str(" ON CONFLICT (workspace_id, message_id) DO NOTHING RETURNING seq, message_id");
-    sql
-}
-
 /// Checks every event first, so that a bad one fails the batch before anything is written.
 pub(crate) fn validate_all(events: &[Event]) -> StoreResult<()> {
     for (index, event) in events.iter().enumerate() {
@@ -243,64 +234,227 @@ pub(crate) fn validate_all(events: &[Event]) -> StoreResult<()> {
     Ok(())
 }
 
-/// The index of each message id's first occurrence.
-pub(crate) fn first_occurrences(events: &[Event]) -> HashMap<&str, usize> {
-    let mut first = HashMap::with_capacity(events.len());
-    for (index, event) in events.iter().enumerate() {
-        first.entry(event.message_id.as_str()).or_insert(index);
+/// `n_rows` groups of `n_columns` placeholders: `(?,?),(?,?)`.
+pub(crate) fn placeholders(n_rows: usize, n_columns: usize) -> String {
+    let mut row = String::with_capacity(2 * n_columns + 1);
+    row.push('(');
+    for column in 0..n_columns {
+        if column > 0 {
+            row.push(',');
+        }
+        row.push('?');
     }
-    first
+    row.push(')');
+    let mut out = String::with_capacity(n_rows * (row.len() + 1));
+    for index in 0..n_rows {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(&row);
+    }
+    out
 }
 
-async fn upsert_profile(
+/// Rows per multi-row statement when committing a processing batch (at most 21 bound values a
+/// row; SQLite allows 32766 a statement). One statement a chunk instead of one a row: each
+/// statement is a round trip to the connection's thread.
+const WRITE_CHUNK: usize = 500;
+
+/// Upserts profiles, one statement per chunk. A profile id held by another workspace fails the
+/// batch with an error naming it.
+async fn upsert_profiles(
     tx: &mut Transaction<'_, Sqlite>,
-    profile: &ProfileRecord,
+    profiles: &[ProfileRecord],
 ) -> StoreResult<()> {
-    let summary = &profile.summary;
-    let result = sqlx::query(
-        "INSERT INTO profiles (id, workspace_id, user_id, email, anonymous_ids, traits, \
-         aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, audiences, \
-         first_seen, last_seen, created_at, updated_at, merged_into) \
-         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) \
-         ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
-         anonymous_ids = excluded.anonymous_ids, traits = excluded.traits, \
-         aggregates = excluded.aggregates, state = excluded.state, phase = excluded.phase, \
-         substate = excluded.substate, stage = excluded.stage, confidence = excluded.confidence, \
-         intent = excluded.intent, p_alive = excluded.p_alive, clv = excluded.clv, \
-         audiences = excluded.audiences, first_seen = excluded.first_seen, \
-         last_seen = excluded.last_seen, created_at = excluded.created_at, \
-         updated_at = excluded.updated_at, merged_into = excluded.merged_into \
-         WHERE profiles.workspace_id = excluded.workspace_id",
-    )
-    .bind(profile.id.0)
-    .bind(profile.workspace_id.0)
-    .bind(profile.user_id.as_deref())
-    .bind(profile.email.as_deref())
-    .bind(json::strings_to_json(&profile.anonymous_ids))
-    .bind(json::traits_to_json(&profile.traits))
-    .bind(json::aggregates_to_json(&profile.aggregates))
-    .bind(profile.state.as_str())
-    .bind(summary.phase.as_deref())
-    .bind(summary.substate.as_deref())
-    .bind(summary.stage.as_deref())
-    .bind(summary.confidence)
-    .bind(summary.intent)
-    .bind(summary.p_alive)
-    .bind(summary.clv)
-    .bind(json::strings_to_json(&summary.audiences))
-    .bind(profile.first_seen.as_millis())
-    .bind(profile.last_seen.as_millis())
-    .bind(profile.created_at.as_millis())
-    .bind(profile.updated_at.as_millis())
-    .bind(profile.merged_into.map(|id| id.0))
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::Conflict(format!(
-            "profile {} belongs to another workspace",
-            profile.id
-        )));
+    for chunk in profiles.chunks(WRITE_CHUNK) {
+        let sql = format!(
+            "INSERT INTO profiles (id, workspace_id, user_id, email, anonymous_ids, traits, \
+             aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, \
+             audiences, first_seen, last_seen, created_at, updated_at, merged_into) VALUES {} \
+             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
+             anonymous_ids = excluded.anonymous_ids, traits = excluded.traits, \
+             aggregates = excluded.aggregates, state = excluded.state, phase = excluded.phase, \
+             substate = excluded.substate, stage = excluded.stage, \
+             confidence = excluded.confidence, intent = excluded.intent, \
+             p_alive = excluded.p_alive, clv = excluded.clv, audiences = excluded.audiences, \
+             first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
+             created_at = excluded.created_at, updated_at = excluded.updated_at, \
+             merged_into = excluded.merged_into \
+             WHERE profiles.workspace_id = excluded.workspace_id",
+            placeholders(chunk.len(), 21)
+        );
+        let mut query = sqlx::query(&sql);
+        for profile in chunk {
+            let summary = &profile.summary;
+            query = query
+                .bind(profile.id.0)
+                .bind(profile.workspace_id.0)
+                .bind(profile.user_id.as_deref())
+                .bind(profile.email.as_deref())
+                .bind(json::strings_to_json(&profile.anonymous_ids))
+                .bind(json::traits_to_json(&profile.traits))
+                .bind(json::aggregates_to_json(&profile.aggregates))
+                .bind(profile.state.as_str())
+                .bind(summary.phase.as_deref())
+                .bind(summary.substate.as_deref())
+                .bind(summary.stage.as_deref())
+                .bind(summary.confidence)
+                .bind(summary.intent)
+                .bind(summary.p_alive)
+                .bind(summary.clv)
+                .bind(json::strings_to_json(&summary.audiences))
+                .bind(profile.first_seen.as_millis())
+                .bind(profile.last_seen.as_millis())
+                .bind(profile.created_at.as_millis())
+                .bind(profile.updated_at.as_millis())
+                .bind(profile.merged_into.map(|id| id.0));
+        }
+        let result = query.execute(&mut **tx).await.map_err(map_err)?;
+        if result.rows_affected() != chunk.len() as u64 {
+            return Err(foreign_profile(tx, chunk).await);
+        }
+    }
+    Ok(())
+}
+
+/// The error for the first profile of `chunk` whose id another workspace holds (the caller
+/// rolls back).
+async fn foreign_profile(tx: &mut Transaction<'_, Sqlite>, chunk: &[ProfileRecord]) -> StoreError {
+    for profile in chunk {
+        let owner: Result<Option<i64>, sqlx::Error> =
+            sqlx::query_scalar("SELECT workspace_id FROM profiles WHERE id = ?")
+                .bind(profile.id.0)
+                .fetch_optional(&mut **tx)
+                .await;
+        match owner {
+            Ok(Some(owner)) if owner != profile.workspace_id.0 => {
+                return StoreError::Conflict(format!(
+                    "profile {} belongs to another workspace",
+                    profile.id
+                ));
+            }
+            Ok(_) => {}
+            Err(error) => return map_err(error),
+        }
+    }
+    StoreError::Conflict("a profile of the batch could not be written".to_owned())
+}
+
+/// Links identities to profiles, one statement per chunk; the last link of an identity wins. A
+/// link to a profile its workspace does not have fails the batch with an error naming it.
+async fn link_identities(
+    tx: &mut Transaction<'_, Sqlite>,
+    links: &[IdentityLink],
+) -> StoreResult<()> {
+    let links = embudo_store::final_identity_links(links);
+    for chunk in links.chunks(WRITE_CHUNK) {
+        // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+        let sql = format!(
+            "INSERT INTO identities (workspace_id, kind, value, profile_id) \
+             SELECT p.workspace_id, v.column1, v.column2, p.id FROM (VALUES {}) AS v \
+             JOIN profiles p ON p.workspace_id = v.column3 AND p.id = v.column4 WHERE true \
+             ON CONFLICT (workspace_id, kind, value) DO UPDATE SET profile_id = excluded.profile_id",
+            placeholders(chunk.len(), 4)
+        );
+        let mut query = sqlx::query(&sql);
+        for link in chunk {
+            query = query
+                .bind(link.kind.as_str())
+                .bind(link.value.as_str())
+                .bind(link.workspace_id.0)
+                .bind(link.profile_id.0);
+        }
+        let result = query.execute(&mut **tx).await.map_err(map_err)?;
+        if result.rows_affected() != chunk.len() as u64 {
+            return Err(unknown_link_target(tx, chunk).await);
+        }
+    }
+    Ok(())
+}
+
+/// The error for the first link of `chunk` whose profile its workspace does not have.
+async fn unknown_link_target(
+    tx: &mut Transaction<'_, Sqlite>,
+    chunk: &[&IdentityLink],
+) -> StoreError {
+    for link in chunk {
+        let found: Result<Option<i64>, sqlx::Error> =
+            sqlx::query_scalar("SELECT id FROM profiles WHERE workspace_id = ? AND id = ?")
+                .bind(link.workspace_id.0)
+                .bind(link.profile_id.0)
+                .fetch_optional(&mut **tx)
+                .await;
+        match found {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return StoreError::Invalid(format!(
+                    "identity link to profile {}, which workspace {} does not have",
+                    link.profile_id, link.workspace_id
+                ));
+            }
+            Err(error) => return map_err(error),
+        }
+    }
+    StoreError::Invalid("an identity of the batch could not be linked".to_owned())
+}
+
+/// Upserts order rows, one statement per chunk; the last row of an order wins.
+async fn upsert_orders(
+    tx: &mut Transaction<'_, Sqlite>,
+    orders: &[OrderRecord],
+) -> StoreResult<()> {
+    let orders = embudo_store::final_orders(orders);
+    for chunk in orders.chunks(WRITE_CHUNK) {
+        let sql = format!(
+            "INSERT INTO orders (workspace_id, order_id, profile_id, placed_at, total, \
+             currency, lines, refunded, cancelled) VALUES {} \
+             ON CONFLICT (workspace_id, order_id) DO UPDATE SET \
+             profile_id = excluded.profile_id, placed_at = excluded.placed_at, \
+             total = excluded.total, currency = excluded.currency, lines = excluded.lines, \
+             refunded = excluded.refunded, cancelled = excluded.cancelled",
+            placeholders(chunk.len(), 9)
+        );
+        let mut query = sqlx::query(&sql);
+        for order in chunk {
+            query = query
+                .bind(order.workspace_id.0)
+                .bind(order.order_id.as_str())
+                .bind(order.profile_id.map(|id| id.0))
+                .bind(order.placed_at.as_millis())
+                .bind(order.total)
+                .bind(order.currency.as_deref())
+                .bind(json::lines_to_json(&order.lines))
+                .bind(order.refunded)
+                .bind(order.cancelled);
+        }
+        query.execute(&mut **tx).await.map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// Inserts transitions in the given order (ids follow it), one statement per chunk.
+async fn insert_transitions(
+    tx: &mut Transaction<'_, Sqlite>,
+    transitions: &[TransitionRecord],
+) -> StoreResult<()> {
+    for chunk in transitions.chunks(WRITE_CHUNK) {
+        let sql = format!(
+            "INSERT INTO transitions (workspace_id, profile_id, dimension, from_value, \
+             to_value, at, reason) VALUES {}",
+            placeholders(chunk.len(), 7)
+        );
+        let mut query = sqlx::query(&sql);
+        for transition in chunk {
+            query = query
+                .bind(transition.workspace_id.0)
+                .bind(transition.profile_id.0)
+                .bind(transition.dimension.as_str())
+                .bind(transition.from.as_deref())
+                .bind(transition.to.as_str())
+                .bind(transition.at.as_millis())
+                .bind(transition.reason.as_str());
+        }
+        query.execute(&mut **tx).await.map_err(map_err)?;
     }
     Ok(())
 }
@@ -312,7 +466,7 @@ async fn assign_event_profiles(
     assignments: &[(i64, ProfileId)],
 ) -> StoreResult<()> {
     let assignments = embudo_store::final_event_profiles(assignments);
-    for chunk in assignments.chunks(APPEND_CHUNK * 20) {
+    for chunk in assignments.chunks(ASSIGN_CHUNK) {
         let mut pairs = String::with_capacity(chunk.len() * 24);
         pairs.push('[');
         for (index, (seq, profile)) in chunk.iter().enumerate() {
@@ -508,57 +662,18 @@ impl Store for SqliteStore {
         events: &[Event],
     ) -> StoreResult<Vec<AppendStatus>> {
         validate_all(events)?;
-        let mut statuses = vec![AppendStatus::Duplicate; events.len()];
         if events.is_empty() {
-            return Ok(statuses);
+            return Ok(Vec::new());
         }
-        let first = first_occurrences(events);
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = ?")
-            .bind(workspace.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!("workspace {workspace}")));
-        }
-        let mut buffer = Vec::with_capacity(1024);
-        let mut json_text = |value: &embudo_core::Value| {
-            buffer.clear();
-            json::write_value(&mut buffer, value);
-            // serde_json writes UTF-8.
-            String::from_utf8_lossy(&buffer).into_owned()
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = append::AppendJob {
+            workspace,
+            rows: append::EventRow::encode_all(events),
+            reply,
         };
-        for chunk in events.chunks(APPEND_CHUNK) {
-            let sql = append_sql(chunk.len());
-            let mut query = sqlx::query(&sql);
-            for event in chunk {
-                query = query
-                    .bind(workspace.0)
-                    .bind(event.message_id.as_str())
-                    .bind(event.kind.as_str())
-                    .bind(event.name.as_deref())
-                    .bind(event.anonymous_id.as_deref())
-                    .bind(event.user_id.as_deref())
-                    .bind(event.previous_id.as_deref())
-                    .bind(event.group_id.as_deref())
-                    .bind(event.timestamp.as_millis())
-                    .bind(event.received_at.as_millis())
-                    .bind(json_text(&event.properties))
-                    .bind(json_text(&event.traits))
-                    .bind(json_text(&event.context));
-            }
-            let inserted = query.fetch_all(&mut *tx).await.map_err(map_err)?;
-            for row in &inserted {
-                let seq: i64 = row.try_get(0).map_err(map_err)?;
-                let message_id: &str = row.try_get(1).map_err(map_err)?;
-                if let Some(&index) = first.get(message_id) {
-                    statuses[index] = AppendStatus::Inserted { seq };
-                }
-            }
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(statuses)
+        let stopped = || StoreError::Unavailable("the SQLite append writer stopped".to_owned());
+        self.appends.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     #[tracing::instrument(skip_all, fields(after_seq, limit))]
@@ -694,68 +809,11 @@ impl Store for SqliteStore {
                 batch.cursor_name, batch.cursor_from
             )));
         }
-        for profile in &batch.profiles {
-            upsert_profile(&mut tx, profile).await?;
-        }
-        for link in &batch.identities {
-            let result = sqlx::query(
-                "INSERT INTO identities (workspace_id, kind, value, profile_id) \
-                 SELECT workspace_id, ?, ?, id FROM profiles WHERE workspace_id = ? AND id = ? \
-                 ON CONFLICT (workspace_id, kind, value) DO UPDATE SET profile_id = excluded.profile_id",
-            )
-            .bind(link.kind.as_str())
-            .bind(link.value.as_str())
-            .bind(link.workspace_id.0)
-            .bind(link.profile_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if result.rows_affected() == 0 {
-                return Err(StoreError::Invalid(format!(
-                    "identity link to profile {}, which workspace {} does not have",
-                    link.profile_id, link.workspace_id
-                )));
-            }
-        }
+        upsert_profiles(&mut tx, &batch.profiles).await?;
+        link_identities(&mut tx, &batch.identities).await?;
         assign_event_profiles(&mut tx, &batch.event_profiles).await?;
-        for order in &batch.orders {
-            sqlx::query(
-                "INSERT INTO orders (workspace_id, order_id, profile_id, placed_at, total, \
-                 currency, lines, refunded, cancelled) VALUES (?,?,?,?,?,?,?,?,?) \
-                 ON CONFLICT (workspace_id, order_id) DO UPDATE SET \
-                 profile_id = excluded.profile_id, placed_at = excluded.placed_at, \
-                 total = excluded.total, currency = excluded.currency, lines = excluded.lines, \
-                 refunded = excluded.refunded, cancelled = excluded.cancelled",
-            )
-            .bind(order.workspace_id.0)
-            .bind(order.order_id.as_str())
-            .bind(order.profile_id.map(|id| id.0))
-            .bind(order.placed_at.as_millis())
-            .bind(order.total)
-            .bind(order.currency.as_deref())
-            .bind(json::lines_to_json(&order.lines))
-            .bind(order.refunded)
-            .bind(order.cancelled)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
-        for transition in &batch.transitions {
-            sqlx::query(
-                "INSERT INTO transitions (workspace_id, profile_id, dimension, from_value, \
-                 to_value, at, reason) VALUES (?,?,?,?,?,?,?)",
-            )
-            .bind(transition.workspace_id.0)
-            .bind(transition.profile_id.0)
-            .bind(transition.dimension.as_str())
-            .bind(transition.from.as_deref())
-            .bind(transition.to.as_str())
-            .bind(transition.at.as_millis())
-            .bind(transition.reason.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
+        upsert_orders(&mut tx, &batch.orders).await?;
+        insert_transitions(&mut tx, &batch.transitions).await?;
         for conflict in &batch.conflicts {
             let ids: Vec<i64> = conflict.conflicting.iter().map(|id| id.0).collect();
             sqlx::query(

@@ -208,6 +208,42 @@ pub fn final_event_profiles(assignments: &[(i64, ProfileId)]) -> Vec<(i64, Profi
     last.into_iter().collect()
 }
 
+/// A batch's identity links with one per identity, the last one given winning (as if they were
+/// applied in order), in first-seen order: what adapters write in multi-row statements, whose
+/// rows they may apply in any order.
+pub fn final_identity_links(links: &[IdentityLink]) -> Vec<&IdentityLink> {
+    let mut last: std::collections::HashMap<(WorkspaceId, IdentityKind, &str), usize> =
+        std::collections::HashMap::with_capacity(links.len());
+    for (index, link) in links.iter().enumerate() {
+        last.insert((link.workspace_id, link.kind, link.value.as_str()), index);
+    }
+    links
+        .iter()
+        .enumerate()
+        .filter(|(index, link)| {
+            last.get(&(link.workspace_id, link.kind, link.value.as_str())) == Some(index)
+        })
+        .map(|(_, link)| link)
+        .collect()
+}
+
+/// A batch's order rows with one per order, the last one given winning.
+pub fn final_orders(orders: &[OrderRecord]) -> Vec<&OrderRecord> {
+    let mut last: std::collections::HashMap<(WorkspaceId, &str), usize> =
+        std::collections::HashMap::with_capacity(orders.len());
+    for (index, order) in orders.iter().enumerate() {
+        last.insert((order.workspace_id, order.order_id.as_str()), index);
+    }
+    orders
+        .iter()
+        .enumerate()
+        .filter(|(index, order)| {
+            last.get(&(order.workspace_id, order.order_id.as_str())) == Some(index)
+        })
+        .map(|(_, order)| order)
+        .collect()
+}
+
 /// How many versions of each model kind [`Store::save_model`] keeps.
 pub const KEPT_MODEL_VERSIONS: i64 = 5;
 

@@ -221,3 +221,67 @@ async fn acknowledged_appends_survive_reopening_the_sqlite_file() {
     let again = test.reopen().await.unwrap();
     assert_eq!(again.log_head().await.unwrap(), log[699].seq);
 }
+
+#[tokio::test]
+async fn concurrent_callers_each_get_their_own_answer() {
+    for test in TestStore::all().await {
+        let backend = test.backend;
+        let ws = workspace(&*test.store, "shop").await.id;
+        // Sixteen callers at once (SQLite writes them in shared commits): each batch spans
+        // several insert statements, repeats one of its own ids in a later statement, and one
+        // caller names a workspace that does not exist.
+        let mut tasks = Vec::new();
+        for caller in 0..16 {
+            let store = Arc::clone(&test.store);
+            tasks.push(tokio::spawn(async move {
+                let target = if caller == 5 {
+                    WorkspaceId(987_654)
+                } else {
+                    ws
+                };
+                let mut events: Vec<_> = (0..1_200)
+                    .map(|i| track(&format!("c{caller}-{i}"), "Page", Some("a"), i))
+                    .collect();
+                events.push(events[3].clone());
+                (caller, store.append_events(target, &events).await)
+            }));
+        }
+        let mut stored = Vec::new();
+        for task in tasks {
+            let (caller, result) = task.await.unwrap();
+            if caller == 5 {
+                let error = result.unwrap_err();
+                assert!(
+                    matches!(error, StoreError::NotFound(_)),
+                    "{backend}: {error}"
+                );
+                continue;
+            }
+            let statuses = seqs(&result.unwrap());
+            assert_eq!(statuses.len(), 1_201, "{backend}");
+            assert_eq!(
+                statuses[1_200], None,
+                "{backend}: the repeat is a duplicate"
+            );
+            let inserted: Vec<i64> = statuses[..1_200].iter().map(|seq| seq.unwrap()).collect();
+            assert!(
+                inserted.windows(2).all(|pair| pair[0] < pair[1]),
+                "{backend}: a caller's seqs follow its input order"
+            );
+            stored.extend(inserted.into_iter().map(|seq| (seq, caller)));
+        }
+        stored.sort_unstable();
+        let log = test.store.read_log(0, 100_000).await.unwrap();
+        assert_eq!(log.len(), 15 * 1_200, "{backend}");
+        for ((seq, caller), logged) in stored.iter().zip(&log) {
+            assert_eq!(
+                *seq, logged.seq,
+                "{backend}: every answered seq is in the log"
+            );
+            assert!(
+                logged.event.message_id.starts_with(&format!("c{caller}-")),
+                "{backend}: seq {seq} holds caller {caller}'s event"
+            );
+        }
+    }
+}

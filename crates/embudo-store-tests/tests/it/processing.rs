@@ -498,3 +498,109 @@ async fn racing_commits_from_one_cursor_let_exactly_one_win() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_large_batch_commits_every_row_or_none() {
+    for test in TestStore::all().await {
+        let store = &*test.store;
+        let backend = test.backend;
+        let ws = workspace(store, "shop").await.id;
+        let other = workspace(store, "other").await.id;
+        let n: usize = 1_234;
+        let events: Vec<_> = (0..n)
+            .map(|i| track(&format!("e{i}"), "Page", Some(&format!("a{i}")), 10))
+            .collect();
+        let seqs: Vec<i64> = store
+            .append_events(ws, &events)
+            .await
+            .unwrap()
+            .iter()
+            .map(seq)
+            .collect();
+        let first = store.reserve_profile_ids(n as u32 + 1).await.unwrap();
+        let id = |i: usize| ProfileId(first.0 + i as i64);
+        let mut big = batch(store, *seqs.last().unwrap()).await;
+        for (i, &event_seq) in seqs.iter().enumerate() {
+            big.profiles.push(profile(ws, id(i), 20));
+            big.identities
+                .push(link(ws, IdentityKind::Anonymous, &format!("a{i}"), id(i)));
+            big.event_profiles.push((event_seq, id(i)));
+            big.transitions.push(TransitionRecord {
+                workspace_id: ws,
+                profile_id: id(i),
+                dimension: "phase".to_owned(),
+                from: None,
+                to: "I".to_owned(),
+                at: Timestamp::from_secs(20),
+                reason: format!("first event {i}"),
+            });
+            let mut placed = order(ws, id(i), 0.0);
+            placed.order_id = format!("o-{i}");
+            big.orders.push(placed);
+        }
+        // The same identity linked twice in one batch: the later link wins.
+        big.identities
+            .push(link(ws, IdentityKind::Anonymous, "a0", id(n - 1)));
+
+        // One profile id of the other workspace, deep in a chunk: nothing is written.
+        let foreign = id(n);
+        let mut seeded = batch(store, 0).await;
+        seeded.cursor_name = "seed".to_owned();
+        seeded.profiles.push(profile(other, foreign, 5));
+        store.commit_processing(&seeded).await.unwrap();
+        let mut bad = big.clone();
+        bad.profiles[700] = profile(ws, foreign, 20);
+        let error = store.commit_processing(&bad).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Conflict(_))
+                && error.to_string().contains(&foreign.to_string()),
+            "{backend}: {error}"
+        );
+        assert_eq!(store.cursor("main").await.unwrap(), 0, "{backend}");
+        assert_eq!(store.profile(ws, id(0)).await.unwrap(), None, "{backend}");
+
+        store.commit_processing(&big).await.unwrap();
+        let page = store
+            .list_profiles(
+                ws,
+                &ProfileFilter {
+                    limit: 1_000,
+                    ..ProfileFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 1_000, "{backend}");
+        let found = store
+            .profile_by_identity(ws, IdentityKind::Anonymous, "a0")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, id(n - 1), "{backend}: the later link wins");
+        let found = store
+            .profile_by_identity(ws, IdentityKind::Anonymous, &format!("a{}", n - 2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, id(n - 2), "{backend}");
+        let log = store.read_log(0, 10_000).await.unwrap();
+        assert!(
+            log.iter()
+                .enumerate()
+                .all(|(i, logged)| logged.profile_id == Some(id(i))),
+            "{backend}: every event has its profile"
+        );
+        let transitions = store.transitions(ws, id(n - 1)).await.unwrap();
+        assert_eq!(transitions.len(), 1, "{backend}");
+        assert_eq!(
+            transitions[0].reason,
+            format!("first event {}", n - 1),
+            "{backend}"
+        );
+        let orders = store
+            .orders(ws, Timestamp::from_secs(0), Timestamp::from_secs(1_000))
+            .await
+            .unwrap();
+        assert_eq!(orders.len(), n, "{backend}");
+    }
+}

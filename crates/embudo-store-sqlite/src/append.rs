@@ -1,0 +1,263 @@
+//! Group commit for appends: every [`Store::append_events`](embudo_store::Store) call becomes a
+//! job for one writer task, which writes all the jobs waiting at that moment in one transaction
+//! and one fsync, and then answers each job.
+//!
+//! SQLite has one writer and a durable commit costs an fsync: taking turns per request bounds
+//! ingest at one request per fsync. Grouping keeps every guarantee of a single append (a job is
+//! atomic and answered only after the commit that holds it) while concurrent requests share the
+//! fsync. An unknown workspace fails its job alone; a database error fails the group's jobs
+//! together, and none of them is stored (their callers retry; message ids de-duplicate).
+//!
+//! The task is owned by the store: it ends when the last clone of the store (the last sender)
+//! is dropped. Callers encode their events (JSON text) before queueing, so that the encoding
+//! runs beside the writer, not in it.
+
+use embudo_core::Event;
+use embudo_store::{AppendStatus, StoreError, StoreResult, WorkspaceId, json};
+use sqlx::sqlite::SqlitePool;
+use sqlx::{Row, Sqlite, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::map_err;
+
+/// Events per `INSERT` statement (13 bound values each; SQLite allows 32766).
+const APPEND_CHUNK: usize = 500;
+
+/// A group stops taking jobs at this many events (a bound on the transaction's size).
+const MAX_GROUP_EVENTS: usize = 50_000;
+
+/// Jobs that may wait for the writer; more callers wait to queue.
+const QUEUE: usize = 256;
+
+/// One event, encoded for its row.
+pub(crate) struct EventRow {
+    message_id: String,
+    kind: &'static str,
+    name: Option<String>,
+    anonymous_id: Option<String>,
+    user_id: Option<String>,
+    previous_id: Option<String>,
+    group_id: Option<String>,
+    timestamp: i64,
+    received_at: i64,
+    properties: String,
+    traits: String,
+    context: String,
+}
+
+impl EventRow {
+    /// Encodes events for their rows (the JSON text of their structured fields).
+    pub(crate) fn encode_all(events: &[Event]) -> Vec<EventRow> {
+        let mut buffer = Vec::with_capacity(1024);
+        let mut json_text = |value: &embudo_core::Value| {
+            buffer.clear();
+            json::write_value(&mut buffer, value);
+            // serde_json writes UTF-8.
+            String::from_utf8_lossy(&buffer).into_owned()
+        };
+        events
+            .iter()
+            .map(|event| EventRow {
+                message_id: event.message_id.clone(),
+                kind: event.kind.as_str(),
+                name: event.name.clone(),
+                anonymous_id: event.anonymous_id.clone(),
+                user_id: event.user_id.clone(),
+                previous_id: event.previous_id.clone(),
+                group_id: event.group_id.clone(),
+                timestamp: event.timestamp.as_millis(),
+                received_at: event.received_at.as_millis(),
+                properties: json_text(&event.properties),
+                traits: json_text(&event.traits),
+                context: json_text(&event.context),
+            })
+            .collect()
+    }
+}
+
+/// One caller's append, waiting for its group.
+pub(crate) struct AppendJob {
+    pub(crate) workspace: WorkspaceId,
+    pub(crate) rows: Vec<EventRow>,
+    pub(crate) reply: oneshot::Sender<StoreResult<Vec<AppendStatus>>>,
+}
+
+/// Starts the writer task; appends go through the returned sender.
+pub(crate) fn start(writer: SqlitePool) -> mpsc::Sender<AppendJob> {
+    let (sender, receiver) = mpsc::channel(QUEUE);
+    tokio::spawn(run(writer, receiver));
+    sender
+}
+
+async fn run(writer: SqlitePool, mut jobs: mpsc::Receiver<AppendJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut size = first.rows.len();
+        let mut group = vec![first];
+        while size < MAX_GROUP_EVENTS {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    size += job.rows.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let results = write_group(&writer, &group).await;
+        for (job, result) in group.into_iter().zip(results) {
+            // A caller that went away no longer needs its answer; its events are stored.
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Writes a group in one transaction: one result per job. A job for a workspace that does not
+/// exist fails alone; a database error fails the whole group, which then stores nothing. Round trips to the connection's thread are what cost here, so the
+/// group's reads (the log head, which workspaces exist) are made once.
+async fn write_group(
+    writer: &SqlitePool,
+    group: &[AppendJob],
+) -> Vec<StoreResult<Vec<AppendStatus>>> {
+    let mut tx = match writer.begin().await {
+        Ok(tx) => tx,
+        Err(error) => {
+            let error = map_err(error);
+            return group.iter().map(|_| Err(same_error(&error))).collect();
+        }
+    };
+    let prepared = match group_reads(&mut tx, group).await {
+        Ok(prepared) => prepared,
+        Err(error) => return group.iter().map(|_| Err(same_error(&error))).collect(),
+    };
+    let (mut head, workspaces) = prepared;
+    let mut results = Vec::with_capacity(group.len());
+    for job in group {
+        if !workspaces.contains(&job.workspace.0) {
+            results.push(Err(StoreError::NotFound(format!(
+                "workspace {}",
+                job.workspace
+            ))));
+            continue;
+        }
+        match insert_rows(&mut tx, job, head).await {
+            Ok(statuses) => {
+                head = statuses
+                    .iter()
+                    .filter_map(|status| match status {
+                        AppendStatus::Inserted { seq } => Some(*seq),
+                        AppendStatus::Duplicate => None,
+                    })
+                    .fold(head, i64::max);
+                results.push(Ok(statuses));
+            }
+            Err(error) => {
+                // Only the database fails an insert (a taken message id is a duplicate, not an
+                // error), and SQLite may have rolled the whole transaction back: the group
+                // fails as one, and nothing of it is committed.
+                drop(tx);
+                return group.iter().map(|_| Err(same_error(&error))).collect();
+            }
+        }
+    }
+    if let Err(error) = tx.commit().await {
+        let error = map_err(error);
+        for result in &mut results {
+            if result.is_ok() {
+                *result = Err(same_error(&error));
+            }
+        }
+    }
+    results
+}
+
+/// The log head and which of the group's workspaces exist.
+async fn group_reads(
+    tx: &mut Transaction<'_, Sqlite>,
+    group: &[AppendJob],
+) -> StoreResult<(i64, Vec<i64>)> {
+    let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    let mut wanted: Vec<i64> = group.iter().map(|job| job.workspace.0).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let ids = wanted
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let found: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM workspaces WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(format!("[{ids}]"))
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok((head, found))
+}
+
+/// The same error for another job of a failed group.
+fn same_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+        other => StoreError::other(other.to_string()),
+    }
+}
+
+/// Inserts a job's rows after `head`. The writer is alone: seqs are handed out here, in input
+/// order, so that the rows returned name their input by seq alone. A duplicate leaves its seq
+/// unused (a gap, never a reuse).
+async fn insert_rows(
+    tx: &mut Transaction<'_, Sqlite>,
+    job: &AppendJob,
+    head: i64,
+) -> StoreResult<Vec<AppendStatus>> {
+    let workspace = job.workspace;
+    let mut statuses = vec![AppendStatus::Duplicate; job.rows.len()];
+    for (start, chunk) in (0..)
+        .step_by(APPEND_CHUNK)
+        .zip(job.rows.chunks(APPEND_CHUNK))
+    {
+        let sql = append_sql(chunk.len());
+        let mut query = sqlx::query(&sql);
+        for (offset, row) in chunk.iter().enumerate() {
+            query = query
+                .bind(head + 1 + (start + offset) as i64)
+                .bind(workspace.0)
+                .bind(row.message_id.as_str())
+                .bind(row.kind)
+                .bind(row.name.as_deref())
+                .bind(row.anonymous_id.as_deref())
+                .bind(row.user_id.as_deref())
+                .bind(row.previous_id.as_deref())
+                .bind(row.group_id.as_deref())
+                .bind(row.timestamp)
+                .bind(row.received_at)
+                .bind(row.properties.as_str())
+                .bind(row.traits.as_str())
+                .bind(row.context.as_str());
+        }
+        for row in query.fetch_all(&mut **tx).await.map_err(map_err)? {
+            let seq: i64 = row.try_get(0).map_err(map_err)?;
+            let index = usize::try_from(seq - head - 1)
+                .ok()
+                .filter(|index| *index < statuses.len())
+                .ok_or_else(|| {
+                    StoreError::other(format!("append returned seq {seq}, not one of its rows"))
+                })?;
+            statuses[index] = AppendStatus::Inserted { seq };
+        }
+    }
+    Ok(statuses)
+}
+
+fn append_sql(n_rows: usize) -> String {
+    let mut sql = String::with_capacity(200 + n_rows * 32);
+    sql.push_str(
+        "INSERT INTO events (seq, workspace_id, message_id, kind, name, anonymous_id, user_id, \
+         previous_id, group_id, timestamp, received_at, properties, traits, context) VALUES ",
+    );
+    sql.push_str(&crate::placeholders(n_rows, 14));
+    sql.push_str(" ON CONFLICT (workspace_id, message_id) DO NOTHING RETURNING seq");
+    sql
+}
