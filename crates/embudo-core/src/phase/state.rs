@@ -22,17 +22,76 @@ const NEVER: i64 = i64::MIN;
 pub struct PhaseState {
     levels: [f32; N_SIGNALS],
     /// Per signal: the time its level refers to (ms), or `NEVER`.
+    #[cfg_attr(feature = "serde", serde(with = "never_as_null::array"))]
     last_ms: [i64; N_SIGNALS],
     /// Per signal: how many events moved it, ever.
     counts: [u32; N_SIGNALS],
     /// Per signal: the first event that moved it (ms), or `NEVER`.
+    #[cfg_attr(feature = "serde", serde(with = "never_as_null::array"))]
     first_ms: [i64; N_SIGNALS],
     pub(crate) groups: Vec<FocusGroup>,
     orders: Vec<OrderMark>,
     /// Kept orders that fell out of the ledger.
     older_kept_orders: u32,
     /// The first kept order that fell out of the ledger (ms), or `NEVER`.
+    #[cfg_attr(feature = "serde", serde(with = "never_as_null::single"))]
     older_first_order_ms: i64,
+}
+
+/// `NEVER` is stored as `null`: the state is written with every profile, and 19-digit
+/// sentinels made up most of its text. Numbers (the older form included) read as they are.
+#[cfg(feature = "serde")]
+mod never_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::NEVER;
+
+    fn to_option(ms: i64) -> Option<i64> {
+        (ms != NEVER).then_some(ms)
+    }
+
+    pub(super) mod single {
+        use super::*;
+
+        pub(in crate::phase) fn serialize<S: Serializer>(
+            ms: &i64,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            to_option(*ms).serialize(serializer)
+        }
+
+        pub(in crate::phase) fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<i64, D::Error> {
+            Ok(Option::<i64>::deserialize(deserializer)?.unwrap_or(NEVER))
+        }
+    }
+
+    pub(super) mod array {
+        use super::*;
+
+        pub(in crate::phase) fn serialize<S: Serializer, const N: usize>(
+            ms: &[i64; N],
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            serializer.collect_seq(ms.iter().map(|ms| to_option(*ms)))
+        }
+
+        pub(in crate::phase) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+            deserializer: D,
+        ) -> Result<[i64; N], D::Error> {
+            let read = Vec::<Option<i64>>::deserialize(deserializer)?;
+            let n = read.len();
+            let mut out = [NEVER; N];
+            if n != N {
+                return Err(serde::de::Error::invalid_length(n, &"one time per signal"));
+            }
+            for (slot, ms) in out.iter_mut().zip(read) {
+                *slot = ms.unwrap_or(NEVER);
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// Decayed product-view count of one category (`c:` + name) or brand (`b:` + name).

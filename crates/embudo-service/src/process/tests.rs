@@ -71,3 +71,37 @@ fit = 0.8
         .collect();
     assert_eq!(names, ["ana"]);
 }
+
+#[test]
+fn the_engine_state_is_stored_compactly_and_the_older_text_still_reads() {
+    use embudo_core::phase::{PhaseModel, PhaseState};
+
+    let model = PhaseModel::default();
+    let event = crate::test_support::track_event(
+        "m-1".to_owned(),
+        "ana",
+        embudo_core::Timestamp::from_secs(1_000),
+        "Product Viewed",
+        crate::test_support::properties_of(&[("product_id", Value::from("p1"))]),
+    );
+    let mut state = PhaseState::default();
+    let action = event.action(&Default::default()).unwrap();
+    state.apply(&event, &action, &model);
+    let stored = crate::process::EngineState {
+        phase: Some(state.clone()),
+        ..Default::default()
+    };
+    let text = serde_json::to_string(&stored).unwrap();
+    assert!(
+        !text.contains(&i64::MIN.to_string()),
+        "never is null, not a sentinel: {text}"
+    );
+    assert!(text.contains("1000000"), "times are kept: {text}");
+    let read = crate::process::EngineState::parse(&text);
+    assert_eq!(read.phase.as_ref(), Some(&state));
+
+    // State written before: `NEVER` as i64::MIN.
+    let older = text.replace("null", &i64::MIN.to_string());
+    let read = crate::process::EngineState::parse(&older);
+    assert_eq!(read.phase.as_ref(), Some(&state));
+}
