@@ -41,17 +41,42 @@ pub struct ProcessOutcome {
     pub bad_orders: usize,
 }
 
+/// Events read ahead, while the step before committed: the log after `after`.
+struct ReadAhead {
+    after: i64,
+    log: Vec<LoggedEvent>,
+}
+
 impl Embudo {
     /// Processes the next batch of the log. Returns a zero outcome when there is nothing to do.
     #[tracing::instrument(skip_all)]
     pub async fn process_pending(&self) -> Result<ProcessOutcome> {
+        let (outcome, _) = self
+            .process_step(self.inner.settings.process_batch, None, false)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// One step of at most `batch_size` events; the events come from `ahead` when it starts at
+    /// the cursor. With `read_ahead`, the next step's events are read while this one commits
+    /// (the log after the step is immutable: only what the step covers is written) and returned.
+    async fn process_step(
+        &self,
+        batch_size: usize,
+        ahead: Option<ReadAhead>,
+        read_ahead: bool,
+    ) -> Result<(ProcessOutcome, Option<ReadAhead>)> {
         let _step = self.inner.processing.lock().await;
         let store = &self.inner.store;
         let cursor = store.cursor(PROFILES_CURSOR).await?;
-        let limit = u32::try_from(self.inner.settings.process_batch).unwrap_or(u32::MAX);
-        let log = store.read_log(cursor, limit).await?;
+        let limit = u32::try_from(batch_size.max(1)).unwrap_or(u32::MAX);
+        let log = match ahead {
+            Some(ahead) if ahead.after == cursor => ahead.log,
+            // Someone else moved the cursor meanwhile: what was read ahead is stale.
+            _ => store.read_log(cursor, limit).await?,
+        };
         let Some(last) = log.last() else {
-            return Ok(ProcessOutcome::default());
+            return Ok((ProcessOutcome::default(), None));
         };
         let mut batch = ProcessingBatch {
             cursor_name: PROFILES_CURSOR.to_owned(),
@@ -81,8 +106,21 @@ impl Embudo {
             work.finish(&self.inner.settings, &models, now, &mut batch, &mut outcome);
         }
         self.keep_stored_order_lines(&mut batch).await?;
-        store.commit_processing(&batch).await?;
-        Ok(outcome)
+        if !read_ahead {
+            store.commit_processing(&batch).await?;
+            return Ok((outcome, None));
+        }
+        let (committed, next) = tokio::join!(
+            store.commit_processing(&batch),
+            store.read_log(batch.cursor_to, limit)
+        );
+        committed?;
+        // A failed read-ahead is not this step's failure: the next step reads again.
+        let next = next.ok().map(|log| ReadAhead {
+            after: batch.cursor_to,
+            log,
+        });
+        Ok((outcome, next))
     }
 
     /// A refund or cancellation of an order stored by an earlier step carries no lines: the
@@ -113,9 +151,18 @@ impl Embudo {
 
     /// Processes until the log is drained. Returns the total.
     pub async fn process_all(&self) -> Result<ProcessOutcome> {
+        self.process_all_in(self.inner.settings.process_batch).await
+    }
+
+    /// Processes until the log is drained, `batch_size` events a step, each step's events read
+    /// while the step before commits. Larger steps than `serve`'s suit a bulk import: a person
+    /// seen many times in a step is loaded, evaluated and written once.
+    pub async fn process_all_in(&self, batch_size: usize) -> Result<ProcessOutcome> {
         let mut total = ProcessOutcome::default();
+        let mut ahead = None;
         loop {
-            let step = self.process_pending().await?;
+            let (step, next) = self.process_step(batch_size, ahead, true).await?;
+            ahead = next;
             if step.events == 0 {
                 return Ok(total);
             }

@@ -40,6 +40,10 @@ pub struct Args {
     /// Events per append.
     #[arg(long, default_value_t = 10_000)]
     pub batch_size: usize,
+    /// Log events per profile-processing step afterwards (larger than `serve`'s steps: a person
+    /// seen many times in a step is loaded and written once).
+    #[arg(long, default_value_t = 25_000)]
+    pub process_batch: usize,
     /// Store the events but do not process the log into profiles afterwards.
     #[arg(long)]
     pub no_process: bool,
@@ -123,7 +127,7 @@ pub async fn run(args: &Args, embudo: &Embudo, workspace: WorkspaceId) -> anyhow
     }
     let started = Instant::now();
     let outcome = embudo
-        .process_all()
+        .process_all_in(args.process_batch.max(1))
         .await
         .context("failed to process the log into profiles")?;
     println!(
