@@ -2,6 +2,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Event handling allocates and frees many small maps and strings per event (import, ingest,
+// processing); mimalloc's thread-local free lists take a third of the reading side's time off
+// glibc malloc's (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = embudo::cli::Cli::parse();
     match embudo::cli::run(cli) {
