@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use embudo_core::{Event, Timestamp};
 
-pub use crate::pipeline::{Progress, import};
+pub use crate::pipeline::{Mode, Progress, import};
 pub use crate::read::convert;
 
 /// The file formats `embudo import` reads.
@@ -256,8 +256,11 @@ pub struct Summary {
     pub rejected: BTreeMap<String, u64>,
     /// Time spent reading, decompressing and converting (without waiting for the store).
     pub parse_time: Duration,
-    /// Time spent in appends.
+    /// Time spent in appends (and in processing them into profiles, with
+    /// [`Mode::StoreAndProcess`]).
     pub append_time: Duration,
+    /// What processing the events into profiles did, with [`Mode::StoreAndProcess`].
+    pub processed: embudo_service::ProcessOutcome,
     /// Wall-clock time of the whole import.
     pub total_time: Duration,
 }

@@ -28,8 +28,20 @@ pub struct Progress {
     pub events: AtomicU64,
 }
 
+/// What an import does with the events it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Read and convert only: nothing is stored.
+    DryRun,
+    /// Append to the log; profile processing follows later (`serve`'s processor).
+    Store,
+    /// Append each batch, then process it into profiles before the next one (the reading
+    /// thread converts the next batch meanwhile); the processor's steps are at most this many
+    /// events when it has to read the log itself.
+    StoreAndProcess { step: usize },
+}
+
 /// Imports `path` into `workspace`. Rejected rows are written to `rejected` as JSON lines.
-/// With `dry_run`, the file is read and converted but nothing is appended.
 pub async fn import(
     embudo: &Embudo,
     workspace: WorkspaceId,
@@ -37,7 +49,7 @@ pub async fn import(
     options: &ImportOptions,
     progress: Arc<Progress>,
     rejected: &mut (dyn Write + Send),
-    dry_run: bool,
+    mode: Mode,
 ) -> Result<Summary, ImportError> {
     let started = Instant::now();
     let file = File::open(path)?;
@@ -59,12 +71,22 @@ pub async fn import(
             writeln!(rejected, "{}", issue.to_json()).map_err(ImportError::WriteRejected)?;
         }
         summary.events += output.events.len() as u64;
-        if dry_run || output.events.is_empty() {
+        if mode == Mode::DryRun || output.events.is_empty() {
             continue;
         }
         let append_started = Instant::now();
-        match embudo.ingest(workspace, &output.events).await {
-            Ok(receipt) => {
+        let result = match mode {
+            Mode::StoreAndProcess { step } => embudo
+                .ingest_and_process(workspace, output.events, step)
+                .await
+                .map(|(receipt, outcome)| (receipt, Some(outcome))),
+            _ => embudo
+                .ingest(workspace, &output.events)
+                .await
+                .map(|receipt| (receipt, None)),
+        };
+        match result {
+            Ok((receipt, outcome)) => {
                 summary.stored += receipt.inserted as u64;
                 summary.duplicates += receipt.duplicates as u64;
                 for (_, reason) in &receipt.rejected {
@@ -77,6 +99,9 @@ pub async fn import(
                     (receipt.inserted + receipt.duplicates) as u64,
                     Ordering::Relaxed,
                 );
+                if let Some(outcome) = outcome {
+                    summary.processed = summary.processed.plus(outcome);
+                }
             }
             Err(err) => {
                 // Dropping the receiver stops the reader at its next batch.

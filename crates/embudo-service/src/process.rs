@@ -41,6 +41,20 @@ pub struct ProcessOutcome {
     pub bad_orders: usize,
 }
 
+impl ProcessOutcome {
+    /// The two outcomes added up.
+    pub fn plus(self, other: ProcessOutcome) -> ProcessOutcome {
+        ProcessOutcome {
+            events: self.events + other.events,
+            profiles_touched: self.profiles_touched + other.profiles_touched,
+            profiles_created: self.profiles_created + other.profiles_created,
+            merges: self.merges + other.merges,
+            conflicts: self.conflicts + other.conflicts,
+            bad_orders: self.bad_orders + other.bad_orders,
+        }
+    }
+}
+
 /// Events read ahead, while the step before committed: the log after `after`.
 struct ReadAhead {
     after: i64,
@@ -149,6 +163,42 @@ impl Embudo {
         Ok(())
     }
 
+    /// Processes events just appended (by seq) without reading them back when they are exactly
+    /// the log after the cursor; otherwise (someone else appended or processed meanwhile)
+    /// processes the log, in `batch_size` steps, until drained.
+    pub async fn process_appended(
+        &self,
+        appended: Vec<LoggedEvent>,
+        batch_size: usize,
+    ) -> Result<ProcessOutcome> {
+        let (Some(first), Some(last)) = (appended.first(), appended.last()) else {
+            return Ok(ProcessOutcome::default());
+        };
+        let store = &self.inner.store;
+        let cursor = store.cursor(PROFILES_CURSOR).await?;
+        let in_order = appended.windows(2).all(|pair| pair[0].seq < pair[1].seq);
+        // Seqs become visible in increasing order and these are committed, so nothing can
+        // appear later in this range: the check holds as long as the cursor stays (the step
+        // checks that under its lock).
+        let exact = in_order
+            && first.seq > cursor
+            && store.log_count(cursor, last.seq).await? == appended.len() as i64;
+        if !exact {
+            return self.process_all_in(batch_size).await;
+        }
+        let ahead = ReadAhead {
+            after: cursor,
+            log: appended,
+        };
+        let (outcome, _) = self.process_step(batch_size, Some(ahead), false).await?;
+        if outcome.events == 0 {
+            return Ok(outcome);
+        }
+        // The read-ahead was stale (the cursor moved before the step's lock): drain the rest.
+        let rest = self.process_all_in(batch_size).await?;
+        Ok(outcome.plus(rest))
+    }
+
     /// Processes until the log is drained. Returns the total.
     pub async fn process_all(&self) -> Result<ProcessOutcome> {
         self.process_all_in(self.inner.settings.process_batch).await
@@ -166,12 +216,7 @@ impl Embudo {
             if step.events == 0 {
                 return Ok(total);
             }
-            total.events += step.events;
-            total.profiles_touched += step.profiles_touched;
-            total.profiles_created += step.profiles_created;
-            total.merges += step.merges;
-            total.conflicts += step.conflicts;
-            total.bad_orders += step.bad_orders;
+            total = total.plus(step);
         }
     }
 }

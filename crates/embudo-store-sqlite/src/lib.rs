@@ -698,6 +698,16 @@ impl Store for SqliteStore {
             .map_err(map_err)
     }
 
+    #[tracing::instrument(skip_all, fields(after_seq, up_to))]
+    async fn log_count(&self, after_seq: i64, up_to: i64) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE seq > ? AND seq <= ?")
+            .bind(after_seq)
+            .bind(up_to)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)
+    }
+
     #[tracing::instrument(skip_all, fields(cursor = name))]
     async fn cursor(&self, name: &str) -> StoreResult<i64> {
         let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?")

@@ -96,6 +96,10 @@ pub trait Store: Send + Sync + 'static {
     /// The highest seq stored (0 when the log is empty).
     async fn log_head(&self) -> StoreResult<i64>;
 
+    /// How many events (of all workspaces) have `after_seq < seq <= up_to`: lets a caller that
+    /// holds events it just appended know whether they are all of the log in that range.
+    async fn log_count(&self, after_seq: i64, up_to: i64) -> StoreResult<i64>;
+
     // -- Processing ---------------------------------------------------------------------------
 
     /// The named processor's cursor: the last seq it committed (0 at first).

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use embudo_import::{Format, ImportOptions, OrderField, Progress, Summary};
+use embudo_import::{Format, ImportOptions, Mode, OrderField, Progress, Summary};
 use embudo_service::Embudo;
 use embudo_store::WorkspaceId;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -97,6 +97,15 @@ pub async fn run(args: &Args, embudo: &Embudo, workspace: WorkspaceId) -> anyhow
             }
         })
     };
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else if args.no_process {
+        Mode::Store
+    } else {
+        Mode::StoreAndProcess {
+            step: args.process_batch.max(1),
+        }
+    };
     let result = embudo_import::import(
         embudo,
         workspace,
@@ -104,7 +113,7 @@ pub async fn run(args: &Args, embudo: &Embudo, workspace: WorkspaceId) -> anyhow
         &options,
         Arc::clone(&progress),
         &mut rejected,
-        args.dry_run,
+        mode,
     )
     .await;
     ticker.abort();
@@ -121,18 +130,23 @@ pub async fn run(args: &Args, embudo: &Embudo, workspace: WorkspaceId) -> anyhow
         std::fs::remove_file(&rejected_path)
             .with_context(|| format!("failed to remove {}", rejected_path.display()))?;
     }
-    print_summary(&args.file, &summary, &rejected_path, args.dry_run);
-    if args.dry_run || args.no_process {
+    print_summary(&args.file, &summary, &rejected_path, mode);
+    if mode == Mode::DryRun || mode == Mode::Store {
         return Ok(());
     }
+    // Events the import did not process itself: an earlier `--no-process` import's, or others
+    // appended meanwhile.
     let started = Instant::now();
-    let outcome = embudo
+    let rest = embudo
         .process_all_in(args.process_batch.max(1))
         .await
         .context("failed to process the log into profiles")?;
+    let outcome = summary.processed.plus(rest);
     println!(
-        "profiles: {} events processed in {:.2} s; {} profiles touched, {} created, {} merges, {} identity conflicts, {} unreadable orders",
+        "profiles: {} events processed ({} during the import, {} after it in {:.2} s); {} profiles touched, {} created, {} merges, {} identity conflicts, {} unreadable orders",
         thousands(outcome.events as u64),
+        thousands(summary.processed.events as u64),
+        thousands(rest.events as u64),
         started.elapsed().as_secs_f64(),
         thousands(outcome.profiles_touched as u64),
         thousands(outcome.profiles_created as u64),
@@ -162,7 +176,7 @@ fn progress_bar(file_size: u64) -> ProgressBar {
     bar
 }
 
-fn print_summary(file: &Path, summary: &Summary, rejected_path: &Path, dry_run: bool) {
+fn print_summary(file: &Path, summary: &Summary, rejected_path: &Path, mode: Mode) {
     let format = summary.format.map_or("?", Format::as_str);
     println!(
         "{} ({format}): {} rows read, {} bytes, in {:.2} s{}",
@@ -170,7 +184,7 @@ fn print_summary(file: &Path, summary: &Summary, rejected_path: &Path, dry_run: 
         thousands(summary.rows),
         thousands(summary.bytes),
         summary.total_time.as_secs_f64(),
-        if dry_run {
+        if mode == Mode::DryRun {
             " (dry run: nothing stored)"
         } else {
             ""
@@ -195,8 +209,12 @@ fn print_summary(file: &Path, summary: &Summary, rejected_path: &Path, dry_run: 
             println!("    {:>10}  {reason}", thousands(*count));
         }
     }
+    let storing = match mode {
+        Mode::StoreAndProcess { .. } => "appending and processing",
+        Mode::Store | Mode::DryRun => "appending",
+    };
     println!(
-        "  time: reading and converting {:.2} s, appending {:.2} s, total {:.2} s ({:.0} events/s)",
+        "  time: reading and converting {:.2} s, {storing} {:.2} s, total {:.2} s ({:.0} events/s)",
         summary.parse_time.as_secs_f64(),
         summary.append_time.as_secs_f64(),
         summary.total_time.as_secs_f64(),

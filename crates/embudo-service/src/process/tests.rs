@@ -105,3 +105,79 @@ fn the_engine_state_is_stored_compactly_and_the_older_text_still_reads() {
     let read = crate::process::EngineState::parse(&older);
     assert_eq!(read.phase.as_ref(), Some(&state));
 }
+
+/// The events of `people`, one product view each, named `{prefix}-{person}`.
+fn views(prefix: &str, people: &[&str]) -> Vec<embudo_core::Event> {
+    people
+        .iter()
+        .enumerate()
+        .map(|(n, person)| {
+            crate::test_support::track_event(
+                format!("{prefix}-{person}"),
+                person,
+                embudo_core::Timestamp::parse(crate::test_support::START)
+                    .unwrap()
+                    .plus_millis(n as i64 * 1000),
+                "Product Viewed",
+                crate::test_support::properties_of(&[("product_id", Value::from("p1"))]),
+            )
+        })
+        .collect()
+}
+
+/// How many events the anonymous person's profile counts, if there is one.
+async fn n_events(shop: &Shop, person: &str) -> Option<u64> {
+    shop.embudo
+        .store()
+        .profile_by_identity(
+            shop.workspace,
+            embudo_store::IdentityKind::Anonymous,
+            person,
+        )
+        .await
+        .unwrap()
+        .map(|profile| profile.aggregates.n_events)
+}
+
+#[tokio::test]
+async fn an_import_processes_what_it_appends_and_whatever_waited_before_it() {
+    let shop = Shop::new().await;
+    let store = shop.embudo.store();
+
+    // From memory: the batch is all of the log after the cursor.
+    let (receipt, outcome) = shop
+        .embudo
+        .ingest_and_process(shop.workspace, views("a", &["ana", "luis"]), 10)
+        .await
+        .unwrap();
+    assert_eq!((receipt.inserted, outcome.events), (2, 2));
+    assert_eq!(n_events(&shop, "ana").await, Some(1));
+    assert_eq!(
+        store.cursor(crate::process::PROFILES_CURSOR).await.unwrap(),
+        store.log_head().await.unwrap()
+    );
+
+    // Events someone else appended and nobody processed yet come first, in log order.
+    shop.embudo
+        .ingest(shop.workspace, &views("b", &["eva", "ana"]))
+        .await
+        .unwrap();
+    let (receipt, outcome) = shop
+        .embudo
+        .ingest_and_process(shop.workspace, views("c", &["ana", "paco"]), 1)
+        .await
+        .unwrap();
+    assert_eq!((receipt.inserted, outcome.events), (2, 4));
+    assert_eq!(n_events(&shop, "ana").await, Some(3));
+    assert_eq!(n_events(&shop, "eva").await, Some(1));
+    assert_eq!(n_events(&shop, "paco").await, Some(1));
+
+    // A retried batch stores and processes nothing twice.
+    let (receipt, outcome) = shop
+        .embudo
+        .ingest_and_process(shop.workspace, views("c", &["ana", "paco"]), 10)
+        .await
+        .unwrap();
+    assert_eq!((receipt.duplicates, outcome.events), (2, 0));
+    assert_eq!(n_events(&shop, "ana").await, Some(3));
+}

@@ -273,6 +273,22 @@ async fn concurrent_callers_each_get_their_own_answer() {
         stored.sort_unstable();
         let log = test.store.read_log(0, 100_000).await.unwrap();
         assert_eq!(log.len(), 15 * 1_200, "{backend}");
+        let (first, last) = (log[0].seq, log[log.len() - 1].seq);
+        assert_eq!(
+            test.store.log_count(first - 1, last).await.unwrap(),
+            15 * 1_200,
+            "{backend}"
+        );
+        assert_eq!(
+            test.store.log_count(first, log[10].seq).await.unwrap(),
+            10,
+            "{backend}"
+        );
+        assert_eq!(
+            test.store.log_count(last, last + 100).await.unwrap(),
+            0,
+            "{backend}"
+        );
         for ((seq, caller), logged) in stored.iter().zip(&log) {
             assert_eq!(
                 *seq, logged.seq,
