@@ -104,15 +104,17 @@ async fn run(writer: SqlitePool, mut jobs: mpsc::Receiver<AppendJob>) {
         }
         let results = write_group(&writer, &group).await;
         for (job, result) in group.into_iter().zip(results) {
-            // A caller that went away no longer needs its answer; its events are stored.
+            // A caller that went away misses its answer, not its outcome: what the result says
+            // was stored is stored, and a retry is de-duplicated by message id.
             let _ = job.reply.send(result);
         }
     }
 }
 
 /// Writes a group in one transaction: one result per job. A job for a workspace that does not
-/// exist fails alone; a database error fails the whole group, which then stores nothing. Round trips to the connection's thread are what cost here, so the
-/// group's reads (the log head, which workspaces exist) are made once.
+/// exist fails alone; a database error fails the whole group, which then stores nothing.
+/// Round trips to the connection's thread are what cost here, so the group's reads (the log
+/// head, which workspaces exist) are made once.
 async fn write_group(
     writer: &SqlitePool,
     group: &[AppendJob],
