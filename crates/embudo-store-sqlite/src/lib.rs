@@ -311,33 +311,19 @@ async fn upsert_profiles(
         }
         let result = query.execute(&mut **tx).await.map_err(map_err)?;
         if result.rows_affected() != chunk.len() as u64 {
-            return Err(foreign_profile(tx, chunk).await);
+            let foreign = first_found(
+                tx,
+                "SELECT 1 FROM profiles WHERE id = ?1 AND workspace_id <> ?2",
+                chunk.iter().map(|p| (p.id.0, p.workspace_id.0)).collect(),
+            )
+            .await?;
+            return Err(StoreError::Conflict(match foreign {
+                Some((id, _)) => format!("profile {id} belongs to another workspace"),
+                None => "a profile of the batch could not be written".to_owned(),
+            }));
         }
     }
     Ok(())
-}
-
-/// The error for the first profile of `chunk` whose id another workspace holds (the caller
-/// rolls back).
-async fn foreign_profile(tx: &mut Transaction<'_, Sqlite>, chunk: &[ProfileRecord]) -> StoreError {
-    for profile in chunk {
-        let owner: Result<Option<i64>, sqlx::Error> =
-            sqlx::query_scalar("SELECT workspace_id FROM profiles WHERE id = ?")
-                .bind(profile.id.0)
-                .fetch_optional(&mut **tx)
-                .await;
-        match owner {
-            Ok(Some(owner)) if owner != profile.workspace_id.0 => {
-                return StoreError::Conflict(format!(
-                    "profile {} belongs to another workspace",
-                    profile.id
-                ));
-            }
-            Ok(_) => {}
-            Err(error) => return map_err(error),
-        }
-    }
-    StoreError::Conflict("a profile of the batch could not be written".to_owned())
 }
 
 /// Links identities to profiles, one statement per chunk; the last link of an identity wins. A
@@ -366,36 +352,25 @@ async fn link_identities(
         }
         let result = query.execute(&mut **tx).await.map_err(map_err)?;
         if result.rows_affected() != chunk.len() as u64 {
-            return Err(unknown_link_target(tx, chunk).await);
+            let missing = first_found(
+                tx,
+                "SELECT 1 WHERE NOT EXISTS \
+                 (SELECT 1 FROM profiles WHERE workspace_id = ?1 AND id = ?2)",
+                chunk
+                    .iter()
+                    .map(|l| (l.workspace_id.0, l.profile_id.0))
+                    .collect(),
+            )
+            .await?;
+            return Err(StoreError::Invalid(match missing {
+                Some((workspace, profile)) => format!(
+                    "identity link to profile {profile}, which workspace {workspace} does not have"
+                ),
+                None => "an identity of the batch could not be linked".to_owned(),
+            }));
         }
     }
     Ok(())
-}
-
-/// The error for the first link of `chunk` whose profile its workspace does not have.
-async fn unknown_link_target(
-    tx: &mut Transaction<'_, Sqlite>,
-    chunk: &[&IdentityLink],
-) -> StoreError {
-    for link in chunk {
-        let found: Result<Option<i64>, sqlx::Error> =
-            sqlx::query_scalar("SELECT id FROM profiles WHERE workspace_id = ? AND id = ?")
-                .bind(link.workspace_id.0)
-                .bind(link.profile_id.0)
-                .fetch_optional(&mut **tx)
-                .await;
-        match found {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return StoreError::Invalid(format!(
-                    "identity link to profile {}, which workspace {} does not have",
-                    link.profile_id, link.workspace_id
-                ));
-            }
-            Err(error) => return map_err(error),
-        }
-    }
-    StoreError::Invalid("an identity of the batch could not be linked".to_owned())
 }
 
 /// Upserts order rows, one statement per chunk; the last row of an order wins.
@@ -487,38 +462,47 @@ async fn assign_event_profiles(
         .await
         .map_err(map_err)?;
         if result.rows_affected() != chunk.len() as u64 {
-            return Err(mismatched_event_profile(tx, chunk).await);
+            let mismatched = first_found(
+                tx,
+                "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM events JOIN profiles \
+                 ON profiles.id = ?2 WHERE events.seq = ?1 \
+                 AND events.workspace_id = profiles.workspace_id)",
+                chunk
+                    .iter()
+                    .map(|&(seq, profile)| (seq, profile.0))
+                    .collect(),
+            )
+            .await?;
+            return Err(StoreError::Invalid(match mismatched {
+                Some((seq, profile)) => {
+                    format!("event {seq} and profile {profile} are not in one workspace")
+                }
+                None => "an event's profile could not be set".to_owned(),
+            }));
         }
     }
     Ok(())
 }
 
-/// The error for the first assignment of `chunk` whose event and profile are not in one
-/// workspace (the caller rolls back).
-async fn mismatched_event_profile(
+/// The first pair of integers for which `sql` (binding them as `?1`, `?2`) finds a row: names
+/// the row that made a multi-row write fail (the caller rolls back).
+async fn first_found(
     tx: &mut Transaction<'_, Sqlite>,
-    chunk: &[(i64, ProfileId)],
-) -> StoreError {
-    for &(seq, profile) in chunk {
-        let matched: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
-            "SELECT events.seq FROM events JOIN profiles ON profiles.id = ?1 \
-             WHERE events.seq = ?2 AND events.workspace_id = profiles.workspace_id",
-        )
-        .bind(profile.0)
-        .bind(seq)
-        .fetch_optional(&mut **tx)
-        .await;
-        match matched {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return StoreError::Invalid(format!(
-                    "event {seq} and profile {profile} are not in one workspace"
-                ));
-            }
-            Err(error) => return map_err(error),
+    sql: &str,
+    pairs: Vec<(i64, i64)>,
+) -> StoreResult<Option<(i64, i64)>> {
+    for (first, second) in pairs {
+        let found: Option<i64> = sqlx::query_scalar(sql)
+            .bind(first)
+            .bind(second)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        if found.is_some() {
+            return Ok(Some((first, second)));
         }
     }
-    StoreError::Invalid("an event's profile could not be set".to_owned())
+    Ok(None)
 }
 
 #[async_trait]

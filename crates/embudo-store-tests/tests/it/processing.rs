@@ -558,6 +558,17 @@ async fn a_large_batch_commits_every_row_or_none() {
         );
         assert_eq!(store.cursor("main").await.unwrap(), 0, "{backend}");
         assert_eq!(store.profile(ws, id(0)).await.unwrap(), None, "{backend}");
+        // An event set to the other workspace's profile, deep in the batch: nothing either.
+        let mut bad = big.clone();
+        bad.event_profiles[900].1 = foreign;
+        let error = store.commit_processing(&bad).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Invalid(_))
+                && error.to_string().contains(&seqs[900].to_string()),
+            "{backend}: {error}"
+        );
+        assert_eq!(store.cursor("main").await.unwrap(), 0, "{backend}");
+        assert_eq!(store.profile(ws, id(0)).await.unwrap(), None, "{backend}");
 
         store.commit_processing(&big).await.unwrap();
         let page = store
