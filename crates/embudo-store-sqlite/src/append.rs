@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::map_err;
 
-/// Events per `INSERT` statement (13 bound values each; SQLite allows 32766).
+/// Events per `INSERT` statement (14 bound values each; SQLite allows 32766).
 const APPEND_CHUNK: usize = 500;
 
 /// A group stops taking jobs at this many events (a bound on the transaction's size).
@@ -207,8 +207,9 @@ fn same_error(error: &StoreError) -> StoreError {
 }
 
 /// Inserts a job's rows after `head`. The writer is alone: seqs are handed out here, in input
-/// order, so that the rows returned name their input by seq alone. A duplicate leaves its seq
-/// unused (a gap, never a reuse).
+/// order, so that the rows returned name their input by seq alone. A duplicate's seq is not
+/// stored: it stays a gap, or a later append takes it when it was the last (a seq is only ever
+/// committed once).
 async fn insert_rows(
     tx: &mut Transaction<'_, Sqlite>,
     job: &AppendJob,
