@@ -59,6 +59,10 @@ pub struct SqliteOptions {
     /// How long to wait for another process's lock before failing with
     /// [`StoreError::Unavailable`].
     pub busy_timeout: Duration,
+    /// Page cache of the writing connection, in MiB. A processing step rewrites profiles and
+    /// their indexes all over the file: with SQLite's default (2 MiB) the cache spills pages
+    /// to the WAL mid-transaction and reads them back.
+    pub write_cache_mib: u32,
 }
 
 impl Default for SqliteOptions {
@@ -67,6 +71,7 @@ impl Default for SqliteOptions {
             synchronous: Synchronous::Full,
             read_connections: 4,
             busy_timeout: Duration::from_secs(5),
+            write_cache_mib: 64,
         }
     }
 }
@@ -130,13 +135,15 @@ impl SqliteStore {
             .foreign_keys(true)
             .statement_cache_capacity(256);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        // A negative cache_size is in KiB.
+        let write_cache = format!("-{}", u64::from(options.write_cache_mib.max(1)) * 1024);
         // An in-memory database lives as long as its one connection: keep it forever.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(usize::from(in_memory) as u32)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(connect.clone())
+            .connect_with(connect.clone().pragma("cache_size", write_cache))
             .await
             .map_err(map_err)?;
         sqlx::migrate!("./migrations")

@@ -18,78 +18,129 @@ const NEVER: i64 = i64::MIN;
 /// Each level is stored decayed to the time of the signal's last event and decayed further,
 /// lazily, when evaluated: applying an event touches only the signals it moves.
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(from = "stored::Read")
+)]
 pub struct PhaseState {
     levels: [f32; N_SIGNALS],
     /// Per signal: the time its level refers to (ms), or `NEVER`.
-    #[cfg_attr(feature = "serde", serde(with = "never_as_null::array"))]
     last_ms: [i64; N_SIGNALS],
     /// Per signal: how many events moved it, ever.
     counts: [u32; N_SIGNALS],
     /// Per signal: the first event that moved it (ms), or `NEVER`.
-    #[cfg_attr(feature = "serde", serde(with = "never_as_null::array"))]
     first_ms: [i64; N_SIGNALS],
     pub(crate) groups: Vec<FocusGroup>,
     orders: Vec<OrderMark>,
     /// Kept orders that fell out of the ledger.
     older_kept_orders: u32,
     /// The first kept order that fell out of the ledger (ms), or `NEVER`.
-    #[cfg_attr(feature = "serde", serde(with = "never_as_null::single"))]
     older_first_order_ms: i64,
 }
 
-/// `NEVER` is stored as `null`: the state is written with every profile, and 19-digit
-/// sentinels made up most of its text. Numbers (the older form included) read as they are.
+/// The stored form of [`PhaseState`]: only the signals that ever moved, one row each,
+/// `[signal, level, last_ms, count, first_ms]`, with `NEVER` as `null`. The state is written
+/// with every profile and a person moves a few of the 19 signals: four full arrays made up most
+/// of its text. The older forms (four full arrays, `NEVER` as `null` or as its number) still
+/// read.
 #[cfg(feature = "serde")]
-mod never_as_null {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+mod stored {
+    use serde::{Deserialize, Serialize, Serializer};
 
-    use super::NEVER;
+    use super::{FocusGroup, N_SIGNALS, NEVER, OrderMark, PhaseState};
+
+    /// One signal that moved: index, level, last time, count, first time.
+    type Row = (usize, f32, Option<i64>, u32, Option<i64>);
 
     fn to_option(ms: i64) -> Option<i64> {
         (ms != NEVER).then_some(ms)
     }
 
-    pub(super) mod single {
-        use super::*;
+    #[derive(Serialize)]
+    struct Write<'a> {
+        signals: Vec<Row>,
+        groups: &'a [FocusGroup],
+        orders: &'a [OrderMark],
+        older_kept_orders: u32,
+        older_first_order_ms: Option<i64>,
+    }
 
-        pub(in crate::phase) fn serialize<S: Serializer>(
-            ms: &i64,
-            serializer: S,
-        ) -> Result<S::Ok, S::Error> {
-            to_option(*ms).serialize(serializer)
-        }
-
-        pub(in crate::phase) fn deserialize<'de, D: Deserializer<'de>>(
-            deserializer: D,
-        ) -> Result<i64, D::Error> {
-            Ok(Option::<i64>::deserialize(deserializer)?.unwrap_or(NEVER))
+    impl Serialize for PhaseState {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let signals = (0..N_SIGNALS)
+                .filter(|&i| {
+                    self.counts[i] != 0
+                        || self.levels[i] != 0.0
+                        || self.last_ms[i] != NEVER
+                        || self.first_ms[i] != NEVER
+                })
+                .map(|i| {
+                    (
+                        i,
+                        self.levels[i],
+                        to_option(self.last_ms[i]),
+                        self.counts[i],
+                        to_option(self.first_ms[i]),
+                    )
+                })
+                .collect();
+            Write {
+                signals,
+                groups: &self.groups,
+                orders: &self.orders,
+                older_kept_orders: self.older_kept_orders,
+                older_first_order_ms: to_option(self.older_first_order_ms),
+            }
+            .serialize(serializer)
         }
     }
 
-    pub(super) mod array {
-        use super::*;
+    /// Either form. A signal index out of range is dropped (a model with fewer signals).
+    #[derive(Deserialize)]
+    pub(super) struct Read {
+        #[serde(default)]
+        signals: Vec<Row>,
+        #[serde(default)]
+        levels: Option<[f32; N_SIGNALS]>,
+        #[serde(default)]
+        last_ms: Option<[Option<i64>; N_SIGNALS]>,
+        #[serde(default)]
+        counts: Option<[u32; N_SIGNALS]>,
+        #[serde(default)]
+        first_ms: Option<[Option<i64>; N_SIGNALS]>,
+        groups: Vec<FocusGroup>,
+        orders: Vec<OrderMark>,
+        older_kept_orders: u32,
+        older_first_order_ms: Option<i64>,
+    }
 
-        pub(in crate::phase) fn serialize<S: Serializer, const N: usize>(
-            ms: &[i64; N],
-            serializer: S,
-        ) -> Result<S::Ok, S::Error> {
-            serializer.collect_seq(ms.iter().map(|ms| to_option(*ms)))
-        }
-
-        pub(in crate::phase) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
-            deserializer: D,
-        ) -> Result<[i64; N], D::Error> {
-            let read = Vec::<Option<i64>>::deserialize(deserializer)?;
-            let n = read.len();
-            let mut out = [NEVER; N];
-            if n != N {
-                return Err(serde::de::Error::invalid_length(n, &"one time per signal"));
+    impl From<Read> for PhaseState {
+        fn from(read: Read) -> PhaseState {
+            let times = |list: Option<[Option<i64>; N_SIGNALS]>| {
+                list.map_or([NEVER; N_SIGNALS], |list| {
+                    list.map(|ms| ms.unwrap_or(NEVER))
+                })
+            };
+            let mut state = PhaseState {
+                levels: read.levels.unwrap_or([0.0; N_SIGNALS]),
+                last_ms: times(read.last_ms),
+                counts: read.counts.unwrap_or([0; N_SIGNALS]),
+                first_ms: times(read.first_ms),
+                groups: read.groups,
+                orders: read.orders,
+                older_kept_orders: read.older_kept_orders,
+                older_first_order_ms: read.older_first_order_ms.unwrap_or(NEVER),
+            };
+            for (i, level, last, count, first) in read.signals {
+                if i < N_SIGNALS {
+                    state.levels[i] = level;
+                    state.last_ms[i] = last.unwrap_or(NEVER);
+                    state.counts[i] = count;
+                    state.first_ms[i] = first.unwrap_or(NEVER);
+                }
             }
-            for (slot, ms) in out.iter_mut().zip(read) {
-                *slot = ms.unwrap_or(NEVER);
-            }
-            Ok(out)
+            state
         }
     }
 }

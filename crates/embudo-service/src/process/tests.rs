@@ -97,13 +97,41 @@ fn the_engine_state_is_stored_compactly_and_the_older_text_still_reads() {
         "never is null, not a sentinel: {text}"
     );
     assert!(text.contains("1000000"), "times are kept: {text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let signals = json["phase"]["signals"].as_array().unwrap();
+    assert!(
+        !signals.is_empty() && signals.len() < 19,
+        "only the signals that moved are written: {text}"
+    );
     let read = crate::process::EngineState::parse(&text);
     assert_eq!(read.phase.as_ref(), Some(&state));
 
-    // State written before: `NEVER` as i64::MIN.
-    let older = text.replace("null", &i64::MIN.to_string());
+    // The older form: four arrays with every signal, `NEVER` as null, or (older still) as
+    // i64::MIN.
+    let mut older = json.clone();
+    let phase = older["phase"].as_object_mut().unwrap();
+    let mut levels = vec![serde_json::json!(0.0); 19];
+    let mut last_ms = vec![serde_json::Value::Null; 19];
+    let mut counts = vec![serde_json::json!(0); 19];
+    let mut first_ms = vec![serde_json::Value::Null; 19];
+    for row in signals {
+        let i = row[0].as_u64().unwrap() as usize;
+        levels[i] = row[1].clone();
+        last_ms[i] = row[2].clone();
+        counts[i] = row[3].clone();
+        first_ms[i] = row[4].clone();
+    }
+    phase.remove("signals");
+    phase.insert("levels".to_owned(), levels.into());
+    phase.insert("last_ms".to_owned(), last_ms.into());
+    phase.insert("counts".to_owned(), counts.into());
+    phase.insert("first_ms".to_owned(), first_ms.into());
+    let older = older.to_string();
     let read = crate::process::EngineState::parse(&older);
-    assert_eq!(read.phase.as_ref(), Some(&state));
+    assert_eq!(read.phase.as_ref(), Some(&state), "{older}");
+    let oldest = older.replace("null", &i64::MIN.to_string());
+    let read = crate::process::EngineState::parse(&oldest);
+    assert_eq!(read.phase.as_ref(), Some(&state), "{oldest}");
 }
 
 /// The events of `people`, one product view each, named `{prefix}-{person}`.
