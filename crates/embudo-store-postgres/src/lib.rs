@@ -197,6 +197,50 @@ fn bind_all<'q>(
 }
 
 /// Inserts a chunk of events from column arrays, in array order, skipping stored message ids.
+/// The event columns of a chunk, as the arrays `$2` to `$13` of [`APPEND_SQL`] and
+/// [`APPEND_PROCESSED_SQL`] (after `$1`, the workspace).
+fn bind_event_columns<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    chunk: &'q [Event],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    let mut buffer = Vec::with_capacity(1024);
+    let mut json_text = |value: &embudo_core::Value| {
+        buffer.clear();
+        json::write_value(&mut buffer, value);
+        // serde_json writes UTF-8.
+        String::from_utf8_lossy(&buffer).into_owned()
+    };
+    let text = |f: fn(&Event) -> &str| chunk.iter().map(f).collect::<Vec<&str>>();
+    let opt = |f: fn(&Event) -> Option<&str>| chunk.iter().map(f).collect::<Vec<_>>();
+    let millis =
+        |f: fn(&Event) -> Timestamp| chunk.iter().map(|e| f(e).as_millis()).collect::<Vec<i64>>();
+    let properties: Vec<String> = chunk.iter().map(|e| json_text(&e.properties)).collect();
+    let traits: Vec<String> = chunk.iter().map(|e| json_text(&e.traits)).collect();
+    let context: Vec<String> = chunk.iter().map(|e| json_text(&e.context)).collect();
+    query
+        .bind(text(|e| e.message_id.as_str()))
+        .bind(text(|e| e.kind.as_str()))
+        .bind(opt(|e| e.name.as_deref()))
+        .bind(opt(|e| e.anonymous_id.as_deref()))
+        .bind(opt(|e| e.user_id.as_deref()))
+        .bind(opt(|e| e.previous_id.as_deref()))
+        .bind(opt(|e| e.group_id.as_deref()))
+        .bind(millis(|e| e.timestamp))
+        .bind(millis(|e| e.received_at))
+        .bind(properties)
+        .bind(traits)
+        .bind(context)
+}
+
+/// [`APPEND_SQL`] with the seqs (`$14`) and the profiles (`$15`) given: every row must be new.
+const APPEND_PROCESSED_SQL: &str = "INSERT INTO events (seq, workspace_id, message_id, kind, \
+     name, anonymous_id, user_id, previous_id, group_id, timestamp, received_at, properties, \
+     traits, context, profile_id) OVERRIDING SYSTEM VALUE \
+     SELECT x.s, $1, x.m, x.k, x.n, x.a, x.u, x.p, x.g, x.t, x.r, x.pr, x.tr, x.cx, x.pf \
+     FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+     $8::text[], $9::int8[], $10::int8[], $11::text[], $12::text[], $13::text[], $14::int8[], \
+     $15::int8[]) AS x (m, k, n, a, u, p, g, t, r, pr, tr, cx, s, pf)";
+
 const APPEND_SQL: &str = "INSERT INTO events (workspace_id, message_id, kind, name, \
      anonymous_id, user_id, previous_id, group_id, timestamp, received_at, properties, traits, \
      context) \
@@ -486,13 +530,6 @@ impl Store for PostgresStore {
         if exists.is_none() {
             return Err(StoreError::NotFound(format!("workspace {workspace}")));
         }
-        let mut buffer = Vec::with_capacity(1024);
-        let mut json_text = |value: &embudo_core::Value| {
-            buffer.clear();
-            json::write_value(&mut buffer, value);
-            // serde_json writes UTF-8.
-            String::from_utf8_lossy(&buffer).into_owned()
-        };
         // Seqs are drawn after this lock and it is held until commit: commit order is seq order.
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(APPEND_LOCK)
@@ -500,40 +537,7 @@ impl Store for PostgresStore {
             .await
             .map_err(map_err)?;
         for chunk in events.chunks(APPEND_CHUNK) {
-            let text = |f: fn(&Event) -> &str| chunk.iter().map(f).collect::<Vec<&str>>();
-            let opt = |f: fn(&Event) -> Option<&str>| chunk.iter().map(f).collect::<Vec<_>>();
-            let millis = |f: fn(&Event) -> Timestamp| {
-                chunk.iter().map(|e| f(e).as_millis()).collect::<Vec<i64>>()
-            };
-            let query = sqlx::query(APPEND_SQL)
-                .bind(workspace.0)
-                .bind(text(|e| e.message_id.as_str()))
-                .bind(text(|e| e.kind.as_str()))
-                .bind(opt(|e| e.name.as_deref()))
-                .bind(opt(|e| e.anonymous_id.as_deref()))
-                .bind(opt(|e| e.user_id.as_deref()))
-                .bind(opt(|e| e.previous_id.as_deref()))
-                .bind(opt(|e| e.group_id.as_deref()))
-                .bind(millis(|e| e.timestamp))
-                .bind(millis(|e| e.received_at))
-                .bind(
-                    chunk
-                        .iter()
-                        .map(|e| json_text(&e.properties))
-                        .collect::<Vec<_>>(),
-                )
-                .bind(
-                    chunk
-                        .iter()
-                        .map(|e| json_text(&e.traits))
-                        .collect::<Vec<_>>(),
-                )
-                .bind(
-                    chunk
-                        .iter()
-                        .map(|e| json_text(&e.context))
-                        .collect::<Vec<_>>(),
-                );
+            let query = bind_event_columns(sqlx::query(APPEND_SQL).bind(workspace.0), chunk);
             let inserted = query.fetch_all(&mut *tx).await.map_err(map_err)?;
             for row in &inserted {
                 let seq: i64 = row.try_get(0).map_err(map_err)?;
@@ -545,6 +549,98 @@ impl Store for PostgresStore {
         }
         tx.commit().await.map_err(map_err)?;
         Ok(statuses)
+    }
+
+    #[tracing::instrument(skip_all, fields(
+        workspace = %workspace,
+        n_events = events.len(),
+        cursor_to = batch.cursor_to,
+        n_profiles = batch.profiles.len(),
+    ))]
+    async fn append_processed(
+        &self,
+        workspace: WorkspaceId,
+        events: &[Event],
+        batch: &ProcessingBatch,
+    ) -> StoreResult<()> {
+        validate_all(events)?;
+        let profiles = embudo_store::appended_event_profiles(batch, events.len())?;
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = $1")
+            .bind(workspace.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("workspace {workspace}")));
+        }
+        // No one draws seqs while this lock is held: the log's end is this transaction's.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if head != batch.cursor_from {
+            return Err(StoreError::Conflict(format!(
+                "the log ends at {head}, not {}",
+                batch.cursor_from
+            )));
+        }
+        for (start, (chunk, chunk_profiles)) in (0..).step_by(APPEND_CHUNK).zip(
+            events
+                .chunks(APPEND_CHUNK)
+                .zip(profiles.chunks(APPEND_CHUNK)),
+        ) {
+            let first = batch.cursor_from + 1 + start as i64;
+            let seqs: Vec<i64> = (first..first + chunk.len() as i64).collect();
+            let profiles: Vec<i64> = chunk_profiles.iter().map(|id| id.0).collect();
+            bind_event_columns(sqlx::query(APPEND_PROCESSED_SQL).bind(workspace.0), chunk)
+                .bind(seqs)
+                .bind(profiles)
+                .execute(&mut *tx)
+                .await
+                .map_err(|error| {
+                    conflict_as(error, || {
+                        "an event of the batch is already in the log (its message id is taken)"
+                            .to_owned()
+                    })
+                })?;
+        }
+        if batch.cursor_to > batch.cursor_from {
+            // Later appends draw seqs after these (a value the sequence skips is only a gap).
+            sqlx::query(
+                "SELECT setval(pg_get_serial_sequence('events', 'seq'), \
+                 GREATEST($1, nextval(pg_get_serial_sequence('events', 'seq'))))",
+            )
+            .bind(batch.cursor_to)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        write_processing(&mut tx, batch, EventProfiles::Inserted).await?;
+        // Every event's profile is one its workspace has (merged ones included).
+        let stray: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT e.seq, e.profile_id FROM events e WHERE e.seq > $1 AND e.seq <= $2 \
+             AND NOT EXISTS (SELECT 1 FROM profiles p \
+             WHERE p.id = e.profile_id AND p.workspace_id = e.workspace_id) \
+             ORDER BY e.seq LIMIT 1",
+        )
+        .bind(batch.cursor_from)
+        .bind(batch.cursor_to)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if let Some((seq, profile)) = stray {
+            return Err(StoreError::Invalid(format!(
+                "event {seq} and profile {profile} are not in one workspace"
+            )));
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(after_seq, limit))]
@@ -678,135 +774,7 @@ impl Store for PostgresStore {
     ))]
     async fn commit_processing(&self, batch: &ProcessingBatch) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        move_cursor(&mut tx, batch).await?;
-        for profile in &batch.profiles {
-            upsert_profile(&mut tx, profile).await?;
-        }
-        for link in &batch.identities {
-            let result = sqlx::query(
-                "INSERT INTO identities (workspace_id, kind, value, profile_id) \
-                 SELECT workspace_id, $1, $2, id FROM profiles WHERE workspace_id = $3 AND id = $4 \
-                 ON CONFLICT (workspace_id, kind, value) DO UPDATE SET profile_id = excluded.profile_id",
-            )
-            .bind(link.kind.as_str())
-            .bind(link.value.as_str())
-            .bind(link.workspace_id.0)
-            .bind(link.profile_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if result.rows_affected() == 0 {
-                return Err(StoreError::Invalid(format!(
-                    "identity link to profile {}, which workspace {} does not have",
-                    link.profile_id, link.workspace_id
-                )));
-            }
-        }
-        assign_event_profiles(&mut tx, &batch.event_profiles).await?;
-        for order in &batch.orders {
-            sqlx::query(
-                "INSERT INTO orders (workspace_id, order_id, profile_id, placed_at, total, \
-                 currency, lines, refunded, cancelled) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
-                 ON CONFLICT (workspace_id, order_id) DO UPDATE SET \
-                 profile_id = excluded.profile_id, placed_at = excluded.placed_at, \
-                 total = excluded.total, currency = excluded.currency, lines = excluded.lines, \
-                 refunded = excluded.refunded, cancelled = excluded.cancelled",
-            )
-            .bind(order.workspace_id.0)
-            .bind(order.order_id.as_str())
-            .bind(order.profile_id.map(|id| id.0))
-            .bind(order.placed_at.as_millis())
-            .bind(order.total)
-            .bind(order.currency.as_deref())
-            .bind(json::lines_to_json(&order.lines))
-            .bind(order.refunded)
-            .bind(order.cancelled)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
-        for transition in &batch.transitions {
-            sqlx::query(
-                "INSERT INTO transitions (workspace_id, profile_id, dimension, from_value, \
-                 to_value, at, reason) VALUES ($1,$2,$3,$4,$5,$6,$7)",
-            )
-            .bind(transition.workspace_id.0)
-            .bind(transition.profile_id.0)
-            .bind(transition.dimension.as_str())
-            .bind(transition.from.as_deref())
-            .bind(transition.to.as_str())
-            .bind(transition.at.as_millis())
-            .bind(transition.reason.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
-        for conflict in &batch.conflicts {
-            let ids: Vec<i64> = conflict.conflicting.iter().map(|id| id.0).collect();
-            sqlx::query(
-                "INSERT INTO identity_conflicts (workspace_id, seq, profile_id, conflicting, \
-                 reason, at) VALUES ($1,$2,$3,$4,$5,$6)",
-            )
-            .bind(conflict.workspace_id.0)
-            .bind(conflict.seq)
-            .bind(conflict.profile_id.0)
-            .bind(json::ids_to_json(&ids))
-            .bind(conflict.reason.as_str())
-            .bind(conflict.at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
-        for merge in &batch.merges {
-            if merge.absorbed == merge.survivor {
-                return Err(StoreError::Invalid(format!(
-                    "profile {} cannot be merged into itself",
-                    merge.survivor
-                )));
-            }
-            let survivor: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM profiles WHERE workspace_id = $1 AND id = $2 AND merged_into IS NULL",
-            )
-            .bind(merge.workspace_id.0)
-            .bind(merge.survivor.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if survivor.is_none() {
-                return Err(StoreError::Invalid(format!(
-                    "merge survivor {} is not a live profile of workspace {}",
-                    merge.survivor, merge.workspace_id
-                )));
-            }
-            let result = sqlx::query(
-                "UPDATE profiles SET merged_into = $1 \
-                 WHERE workspace_id = $2 AND (id = $3 OR merged_into = $3)",
-            )
-            .bind(merge.survivor.0)
-            .bind(merge.workspace_id.0)
-            .bind(merge.absorbed.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if result.rows_affected() == 0 {
-                return Err(StoreError::Invalid(format!(
-                    "merged profile {} is not in workspace {}",
-                    merge.absorbed, merge.workspace_id
-                )));
-            }
-            for table in ["identities", "events", "orders", "transitions"] {
-                let sql = format!(
-                    "UPDATE {table} SET profile_id = $1 WHERE workspace_id = $2 AND profile_id = $3"
-                );
-                sqlx::query(&sql)
-                    .bind(merge.survivor.0)
-                    .bind(merge.workspace_id.0)
-                    .bind(merge.absorbed.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-            }
-        }
+        write_processing(&mut tx, batch, EventProfiles::Assign).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
     }
@@ -1162,6 +1130,155 @@ async fn insert_key(
         created_at: now,
         revoked_at: None,
     })
+}
+
+/// Whether [`write_processing`] sets the events' profiles (they are in the log already) or
+/// they were inserted with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventProfiles {
+    Assign,
+    Inserted,
+}
+
+/// A processing batch's writes and the cursor's move, in `tx` (the move checks that the cursor
+/// is at `batch.cursor_from`).
+async fn write_processing(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &ProcessingBatch,
+    events: EventProfiles,
+) -> StoreResult<()> {
+    move_cursor(tx, batch).await?;
+    for profile in &batch.profiles {
+        upsert_profile(tx, profile).await?;
+    }
+    for link in &batch.identities {
+        let result = sqlx::query(
+            "INSERT INTO identities (workspace_id, kind, value, profile_id) \
+             SELECT workspace_id, $1, $2, id FROM profiles WHERE workspace_id = $3 AND id = $4 \
+             ON CONFLICT (workspace_id, kind, value) DO UPDATE SET profile_id = excluded.profile_id",
+        )
+        .bind(link.kind.as_str())
+        .bind(link.value.as_str())
+        .bind(link.workspace_id.0)
+        .bind(link.profile_id.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!(
+                "identity link to profile {}, which workspace {} does not have",
+                link.profile_id, link.workspace_id
+            )));
+        }
+    }
+    if events == EventProfiles::Assign {
+        assign_event_profiles(tx, &batch.event_profiles).await?;
+    }
+    for order in &batch.orders {
+        sqlx::query(
+            "INSERT INTO orders (workspace_id, order_id, profile_id, placed_at, total, \
+             currency, lines, refunded, cancelled) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
+             ON CONFLICT (workspace_id, order_id) DO UPDATE SET \
+             profile_id = excluded.profile_id, placed_at = excluded.placed_at, \
+             total = excluded.total, currency = excluded.currency, lines = excluded.lines, \
+             refunded = excluded.refunded, cancelled = excluded.cancelled",
+        )
+        .bind(order.workspace_id.0)
+        .bind(order.order_id.as_str())
+        .bind(order.profile_id.map(|id| id.0))
+        .bind(order.placed_at.as_millis())
+        .bind(order.total)
+        .bind(order.currency.as_deref())
+        .bind(json::lines_to_json(&order.lines))
+        .bind(order.refunded)
+        .bind(order.cancelled)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    for transition in &batch.transitions {
+        sqlx::query(
+            "INSERT INTO transitions (workspace_id, profile_id, dimension, from_value, \
+             to_value, at, reason) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        )
+        .bind(transition.workspace_id.0)
+        .bind(transition.profile_id.0)
+        .bind(transition.dimension.as_str())
+        .bind(transition.from.as_deref())
+        .bind(transition.to.as_str())
+        .bind(transition.at.as_millis())
+        .bind(transition.reason.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    for conflict in &batch.conflicts {
+        let ids: Vec<i64> = conflict.conflicting.iter().map(|id| id.0).collect();
+        sqlx::query(
+            "INSERT INTO identity_conflicts (workspace_id, seq, profile_id, conflicting, \
+             reason, at) VALUES ($1,$2,$3,$4,$5,$6)",
+        )
+        .bind(conflict.workspace_id.0)
+        .bind(conflict.seq)
+        .bind(conflict.profile_id.0)
+        .bind(json::ids_to_json(&ids))
+        .bind(conflict.reason.as_str())
+        .bind(conflict.at.as_millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    for merge in &batch.merges {
+        if merge.absorbed == merge.survivor {
+            return Err(StoreError::Invalid(format!(
+                "profile {} cannot be merged into itself",
+                merge.survivor
+            )));
+        }
+        let survivor: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM profiles WHERE workspace_id = $1 AND id = $2 AND merged_into IS NULL",
+        )
+        .bind(merge.workspace_id.0)
+        .bind(merge.survivor.0)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if survivor.is_none() {
+            return Err(StoreError::Invalid(format!(
+                "merge survivor {} is not a live profile of workspace {}",
+                merge.survivor, merge.workspace_id
+            )));
+        }
+        let result = sqlx::query(
+            "UPDATE profiles SET merged_into = $1 \
+             WHERE workspace_id = $2 AND (id = $3 OR merged_into = $3)",
+        )
+        .bind(merge.survivor.0)
+        .bind(merge.workspace_id.0)
+        .bind(merge.absorbed.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!(
+                "merged profile {} is not in workspace {}",
+                merge.absorbed, merge.workspace_id
+            )));
+        }
+        for table in ["identities", "events", "orders", "transitions"] {
+            let sql = format!(
+                "UPDATE {table} SET profile_id = $1 WHERE workspace_id = $2 AND profile_id = $3"
+            );
+            sqlx::query(&sql)
+                .bind(merge.survivor.0)
+                .bind(merge.workspace_id.0)
+                .bind(merge.absorbed.0)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks and moves a processing cursor in one statement, first in the batch's transaction:

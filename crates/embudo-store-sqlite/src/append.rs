@@ -13,14 +13,14 @@
 //! runs beside the writer, not in it.
 
 use embudo_core::Event;
-use embudo_store::{AppendStatus, StoreError, StoreResult, WorkspaceId, json};
+use embudo_store::{AppendStatus, ProfileId, StoreError, StoreResult, WorkspaceId, json};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::map_err;
 
-/// Events per `INSERT` statement (14 bound values each; SQLite allows 32766).
+/// Events per `INSERT` statement (14 or 15 bound values each; SQLite allows 32766).
 const APPEND_CHUNK: usize = 500;
 
 /// A group stops taking jobs at this many events (a bound on the transaction's size).
@@ -221,24 +221,10 @@ async fn insert_rows(
         .step_by(APPEND_CHUNK)
         .zip(job.rows.chunks(APPEND_CHUNK))
     {
-        let sql = append_sql(chunk.len());
+        let sql = insert_sql(chunk.len(), false);
         let mut query = sqlx::query(&sql);
         for (offset, row) in chunk.iter().enumerate() {
-            query = query
-                .bind(head + 1 + (start + offset) as i64)
-                .bind(workspace.0)
-                .bind(row.message_id.as_str())
-                .bind(row.kind)
-                .bind(row.name.as_deref())
-                .bind(row.anonymous_id.as_deref())
-                .bind(row.user_id.as_deref())
-                .bind(row.previous_id.as_deref())
-                .bind(row.group_id.as_deref())
-                .bind(row.timestamp)
-                .bind(row.received_at)
-                .bind(row.properties.as_str())
-                .bind(row.traits.as_str())
-                .bind(row.context.as_str());
+            query = bind_row(query, head + 1 + (start + offset) as i64, workspace, row);
         }
         for row in query.fetch_all(&mut **tx).await.map_err(map_err)? {
             let seq: i64 = row.try_get(0).map_err(map_err)?;
@@ -254,13 +240,76 @@ async fn insert_rows(
     Ok(statuses)
 }
 
-fn append_sql(n_rows: usize) -> String {
-    let mut sql = String::with_capacity(200 + n_rows * 32);
+/// Inserts a job's rows as the seqs `first_seq ..`, each with its profile (for
+/// `append_processed`, which checked that the log ends before `first_seq`). A message id
+/// already stored fails the insert with [`StoreError::Conflict`].
+pub(crate) async fn insert_processed(
+    tx: &mut Transaction<'_, Sqlite>,
+    workspace: WorkspaceId,
+    rows: &[EventRow],
+    first_seq: i64,
+    profiles: &[ProfileId],
+) -> StoreResult<()> {
+    for (start, (chunk, chunk_profiles)) in (0..)
+        .step_by(APPEND_CHUNK)
+        .zip(rows.chunks(APPEND_CHUNK).zip(profiles.chunks(APPEND_CHUNK)))
+    {
+        let sql = insert_sql(chunk.len(), true);
+        let mut query = sqlx::query(&sql);
+        for (offset, (row, profile)) in chunk.iter().zip(chunk_profiles).enumerate() {
+            query = bind_row(query, first_seq + (start + offset) as i64, workspace, row)
+                .bind(profile.0);
+        }
+        query.execute(&mut **tx).await.map_err(|error| {
+            crate::conflict_as(error, || {
+                "an event of the batch is already in the log (its message id is taken)".to_owned()
+            })
+        })?;
+    }
+    Ok(())
+}
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds one row's values, in the column order of [`insert_sql`].
+fn bind_row<'q>(
+    query: Query<'q>,
+    seq: i64,
+    workspace: WorkspaceId,
+    row: &'q EventRow,
+) -> Query<'q> {
+    query
+        .bind(seq)
+        .bind(workspace.0)
+        .bind(row.message_id.as_str())
+        .bind(row.kind)
+        .bind(row.name.as_deref())
+        .bind(row.anonymous_id.as_deref())
+        .bind(row.user_id.as_deref())
+        .bind(row.previous_id.as_deref())
+        .bind(row.group_id.as_deref())
+        .bind(row.timestamp)
+        .bind(row.received_at)
+        .bind(row.properties.as_str())
+        .bind(row.traits.as_str())
+        .bind(row.context.as_str())
+}
+
+/// An insert of `n_rows` events: appends skip a taken message id and return the seqs stored;
+/// with their profiles, every row must be new.
+fn insert_sql(n_rows: usize, with_profile: bool) -> String {
+    let mut sql = String::with_capacity(200 + n_rows * 34);
     sql.push_str(
         "INSERT INTO events (seq, workspace_id, message_id, kind, name, anonymous_id, user_id, \
-         previous_id, group_id, timestamp, received_at, properties, traits, context) VALUES ",
+         previous_id, group_id, timestamp, received_at, properties, traits, context",
     );
-    sql.push_str(&crate::placeholders(n_rows, 14));
-    sql.push_str(" ON CONFLICT (workspace_id, message_id) DO NOTHING RETURNING seq");
+    if with_profile {
+        sql.push_str(", profile_id) VALUES ");
+        sql.push_str(&crate::placeholders(n_rows, 15));
+    } else {
+        sql.push_str(") VALUES ");
+        sql.push_str(&crate::placeholders(n_rows, 14));
+        sql.push_str(" ON CONFLICT (workspace_id, message_id) DO NOTHING RETURNING seq");
+    }
     sql
 }

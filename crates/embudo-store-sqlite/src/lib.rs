@@ -108,7 +108,7 @@ pub(crate) fn map_err(error: sqlx::Error) -> StoreError {
 }
 
 /// `Conflict` with a clearer message, other errors as they are.
-fn conflict_as(error: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+pub(crate) fn conflict_as(error: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
     match map_err(error) {
         StoreError::Conflict(_) => StoreError::Conflict(message()),
         other => other,
@@ -491,6 +491,118 @@ async fn assign_event_profiles(
     Ok(())
 }
 
+/// Whether [`write_processing`] sets the events' profiles (they are in the log already) or
+/// they were inserted with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventProfiles {
+    Assign,
+    Inserted,
+}
+
+/// A processing batch's writes and the cursor's move, in `tx`: checks that the cursor is at
+/// `batch.cursor_from` first.
+async fn write_processing(
+    tx: &mut Transaction<'_, Sqlite>,
+    batch: &ProcessingBatch,
+    events: EventProfiles,
+) -> StoreResult<()> {
+    let current: Option<i64> = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?")
+        .bind(&batch.cursor_name)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    let current = current.unwrap_or(0);
+    if current != batch.cursor_from {
+        return Err(StoreError::Conflict(format!(
+            "cursor {:?} is at {current}, not {}",
+            batch.cursor_name, batch.cursor_from
+        )));
+    }
+    upsert_profiles(tx, &batch.profiles).await?;
+    link_identities(tx, &batch.identities).await?;
+    if events == EventProfiles::Assign {
+        assign_event_profiles(tx, &batch.event_profiles).await?;
+    }
+    upsert_orders(tx, &batch.orders).await?;
+    insert_transitions(tx, &batch.transitions).await?;
+    for conflict in &batch.conflicts {
+        let ids: Vec<i64> = conflict.conflicting.iter().map(|id| id.0).collect();
+        sqlx::query(
+            "INSERT INTO identity_conflicts (workspace_id, seq, profile_id, conflicting, \
+             reason, at) VALUES (?,?,?,?,?,?)",
+        )
+        .bind(conflict.workspace_id.0)
+        .bind(conflict.seq)
+        .bind(conflict.profile_id.0)
+        .bind(json::ids_to_json(&ids))
+        .bind(conflict.reason.as_str())
+        .bind(conflict.at.as_millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    for merge in &batch.merges {
+        if merge.absorbed == merge.survivor {
+            return Err(StoreError::Invalid(format!(
+                "profile {} cannot be merged into itself",
+                merge.survivor
+            )));
+        }
+        let survivor: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM profiles WHERE workspace_id = ? AND id = ? AND merged_into IS NULL",
+        )
+        .bind(merge.workspace_id.0)
+        .bind(merge.survivor.0)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if survivor.is_none() {
+            return Err(StoreError::Invalid(format!(
+                "merge survivor {} is not a live profile of workspace {}",
+                merge.survivor, merge.workspace_id
+            )));
+        }
+        let result = sqlx::query(
+            "UPDATE profiles SET merged_into = ?1 \
+             WHERE workspace_id = ?2 AND (id = ?3 OR merged_into = ?3)",
+        )
+        .bind(merge.survivor.0)
+        .bind(merge.workspace_id.0)
+        .bind(merge.absorbed.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!(
+                "merged profile {} is not in workspace {}",
+                merge.absorbed, merge.workspace_id
+            )));
+        }
+        for table in ["identities", "events", "orders", "transitions"] {
+            let sql = format!(
+                "UPDATE {table} SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?"
+            );
+            sqlx::query(&sql)
+                .bind(merge.survivor.0)
+                .bind(merge.workspace_id.0)
+                .bind(merge.absorbed.0)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO cursors (name, seq) VALUES (?, ?) \
+         ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+    )
+    .bind(&batch.cursor_name)
+    .bind(batch.cursor_to)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 /// The first pair of integers for which `sql` (binding them as `?1`, `?2`) finds a row: names
 /// the row that made a multi-row write fail (the caller rolls back).
 async fn first_found(
@@ -791,6 +903,64 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(
+        workspace = %workspace,
+        n_events = events.len(),
+        cursor_to = batch.cursor_to,
+        n_profiles = batch.profiles.len(),
+    ))]
+    async fn append_processed(
+        &self,
+        workspace: WorkspaceId,
+        events: &[Event],
+        batch: &ProcessingBatch,
+    ) -> StoreResult<()> {
+        validate_all(events)?;
+        let profiles = embudo_store::appended_event_profiles(batch, events.len())?;
+        let rows = append::EventRow::encode_all(events);
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = ?")
+            .bind(workspace.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("workspace {workspace}")));
+        }
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if head != batch.cursor_from {
+            return Err(StoreError::Conflict(format!(
+                "the log ends at {head}, not {}",
+                batch.cursor_from
+            )));
+        }
+        append::insert_processed(&mut tx, workspace, &rows, batch.cursor_from + 1, &profiles)
+            .await?;
+        write_processing(&mut tx, batch, EventProfiles::Inserted).await?;
+        // Every event's profile is one its workspace has (merged ones included).
+        let stray: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT e.seq, e.profile_id FROM events e WHERE e.seq > ? AND e.seq <= ? \
+             AND NOT EXISTS (SELECT 1 FROM profiles p \
+             WHERE p.id = e.profile_id AND p.workspace_id = e.workspace_id) \
+             ORDER BY e.seq LIMIT 1",
+        )
+        .bind(batch.cursor_from)
+        .bind(batch.cursor_to)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if let Some((seq, profile)) = stray {
+            return Err(StoreError::Invalid(format!(
+                "event {seq} and profile {profile} are not in one workspace"
+            )));
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(
         cursor = %batch.cursor_name,
         cursor_to = batch.cursor_to,
         n_profiles = batch.profiles.len(),
@@ -798,98 +968,7 @@ impl Store for SqliteStore {
     ))]
     async fn commit_processing(&self, batch: &ProcessingBatch) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
-        let current: Option<i64> = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?")
-            .bind(&batch.cursor_name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let current = current.unwrap_or(0);
-        if current != batch.cursor_from {
-            return Err(StoreError::Conflict(format!(
-                "cursor {:?} is at {current}, not {}",
-                batch.cursor_name, batch.cursor_from
-            )));
-        }
-        upsert_profiles(&mut tx, &batch.profiles).await?;
-        link_identities(&mut tx, &batch.identities).await?;
-        assign_event_profiles(&mut tx, &batch.event_profiles).await?;
-        upsert_orders(&mut tx, &batch.orders).await?;
-        insert_transitions(&mut tx, &batch.transitions).await?;
-        for conflict in &batch.conflicts {
-            let ids: Vec<i64> = conflict.conflicting.iter().map(|id| id.0).collect();
-            sqlx::query(
-                "INSERT INTO identity_conflicts (workspace_id, seq, profile_id, conflicting, \
-                 reason, at) VALUES (?,?,?,?,?,?)",
-            )
-            .bind(conflict.workspace_id.0)
-            .bind(conflict.seq)
-            .bind(conflict.profile_id.0)
-            .bind(json::ids_to_json(&ids))
-            .bind(conflict.reason.as_str())
-            .bind(conflict.at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
-        for merge in &batch.merges {
-            if merge.absorbed == merge.survivor {
-                return Err(StoreError::Invalid(format!(
-                    "profile {} cannot be merged into itself",
-                    merge.survivor
-                )));
-            }
-            let survivor: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM profiles WHERE workspace_id = ? AND id = ? AND merged_into IS NULL",
-            )
-            .bind(merge.workspace_id.0)
-            .bind(merge.survivor.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if survivor.is_none() {
-                return Err(StoreError::Invalid(format!(
-                    "merge survivor {} is not a live profile of workspace {}",
-                    merge.survivor, merge.workspace_id
-                )));
-            }
-            let result = sqlx::query(
-                "UPDATE profiles SET merged_into = ?1 \
-                 WHERE workspace_id = ?2 AND (id = ?3 OR merged_into = ?3)",
-            )
-            .bind(merge.survivor.0)
-            .bind(merge.workspace_id.0)
-            .bind(merge.absorbed.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if result.rows_affected() == 0 {
-                return Err(StoreError::Invalid(format!(
-                    "merged profile {} is not in workspace {}",
-                    merge.absorbed, merge.workspace_id
-                )));
-            }
-            for table in ["identities", "events", "orders", "transitions"] {
-                let sql = format!(
-                    "UPDATE {table} SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?"
-                );
-                sqlx::query(&sql)
-                    .bind(merge.survivor.0)
-                    .bind(merge.workspace_id.0)
-                    .bind(merge.absorbed.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-            }
-        }
-        sqlx::query(
-            "INSERT INTO cursors (name, seq) VALUES (?, ?) \
-             ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
-        )
-        .bind(&batch.cursor_name)
-        .bind(batch.cursor_to)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        write_processing(&mut tx, batch, EventProfiles::Assign).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
     }

@@ -124,6 +124,23 @@ pub trait Store: Send + Sync + 'static {
         ids: &[ProfileId],
     ) -> StoreResult<Vec<ProfileRecord>>;
 
+    /// Appends `events` as the seqs `batch.cursor_from + 1 ..= batch.cursor_to`, in order,
+    /// each with the profile `batch.event_profiles` gives it, and commits `batch` (as
+    /// [`Store::commit_processing`] does), all in one transaction: the path of an importer
+    /// that processes what it appends, so that no event is written twice. Fails with
+    /// [`StoreError::Conflict`], writing nothing, when the log does not end at
+    /// `batch.cursor_from`, when the cursor is not there, or when a message id of `events` is
+    /// already stored (the caller then appends the ordinary way, which de-duplicates). Events
+    /// are validated as [`Store::append_events`] does; an event without a profile, or with a
+    /// profile its workspace does not have, fails with [`StoreError::Invalid`]; an unknown
+    /// workspace with [`StoreError::NotFound`].
+    async fn append_processed(
+        &self,
+        workspace: WorkspaceId,
+        events: &[Event],
+        batch: &ProcessingBatch,
+    ) -> StoreResult<()>;
+
     /// Commits a processing batch and moves the cursor, in one transaction. Fails with
     /// [`StoreError::Conflict`] (writing nothing) when the cursor is no longer
     /// `batch.cursor_from`. Every record's workspace must exist.
@@ -210,6 +227,47 @@ pub trait Store: Send + Sync + 'static {
 pub fn final_event_profiles(assignments: &[(i64, ProfileId)]) -> Vec<(i64, ProfileId)> {
     let last: std::collections::BTreeMap<i64, ProfileId> = assignments.iter().copied().collect();
     last.into_iter().collect()
+}
+
+/// The profile of each event of an [`Store::append_processed`] call, in seq order (the last
+/// assignment given for a seq winning), after checking that `n_events` events cover the
+/// batch's seqs and that each has a profile.
+pub fn appended_event_profiles(
+    batch: &ProcessingBatch,
+    n_events: usize,
+) -> StoreResult<Vec<ProfileId>> {
+    let covered = batch.cursor_to - batch.cursor_from;
+    if i64::try_from(n_events).ok() != Some(covered) {
+        return Err(StoreError::Invalid(format!(
+            "{n_events} events cannot be the seqs {}..={} of the batch",
+            batch.cursor_from + 1,
+            batch.cursor_to
+        )));
+    }
+    let mut profiles = vec![None; n_events];
+    for &(seq, profile) in &batch.event_profiles {
+        let slot = usize::try_from(seq - batch.cursor_from - 1)
+            .ok()
+            .and_then(|index| profiles.get_mut(index))
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "event {seq} is given a profile but is not one of the batch's seqs"
+                ))
+            })?;
+        *slot = Some(profile);
+    }
+    profiles
+        .into_iter()
+        .enumerate()
+        .map(|(index, profile)| {
+            profile.ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "event {} has no profile",
+                    batch.cursor_from + 1 + index as i64
+                ))
+            })
+        })
+        .collect()
 }
 
 /// A batch's identity links with one per identity, the last one given winning (as if they were

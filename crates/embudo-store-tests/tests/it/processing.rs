@@ -615,3 +615,165 @@ async fn a_large_batch_commits_every_row_or_none() {
         assert_eq!(orders.len(), n, "{backend}");
     }
 }
+
+#[tokio::test]
+async fn appending_processed_events_stores_them_with_their_profiles_or_nothing() {
+    for test in TestStore::all().await {
+        let store = &*test.store;
+        let backend = test.backend;
+        let ws = workspace(store, "shop").await.id;
+        let other = workspace(store, "other").await.id;
+        let earlier = store
+            .append_events(ws, &[track("e0", "Page", Some("a0"), 10)])
+            .await
+            .unwrap();
+        let s0 = seq(&earlier[0]);
+
+        let n: usize = 1_234;
+        let events: Vec<_> = (1..=n)
+            .map(|i| track(&format!("e{i}"), "Page", Some(&format!("a{i}")), 10))
+            .collect();
+        let first = store.reserve_profile_ids(n as u32 + 1).await.unwrap();
+        let id = |i: usize| ProfileId(first.0 + i as i64);
+        let processed = |from: i64| {
+            let mut processed = ProcessingBatch {
+                cursor_name: "main".to_owned(),
+                cursor_from: from,
+                cursor_to: from + n as i64,
+                ..ProcessingBatch::default()
+            };
+            for i in 0..n {
+                processed.profiles.push(profile(ws, id(i), 20));
+                processed.identities.push(link(
+                    ws,
+                    IdentityKind::Anonymous,
+                    &format!("a{}", i + 1),
+                    id(i),
+                ));
+                processed.event_profiles.push((from + 1 + i as i64, id(i)));
+            }
+            processed
+        };
+
+        // The log does not end where the batch starts (e0 is not processed): nothing is
+        // written.
+        let error = store
+            .append_processed(ws, &events, &processed(0))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::Conflict(_)),
+            "{backend}: {error}"
+        );
+        let mut seed = batch(store, s0).await;
+        seed.profiles.push(profile(other, id(n), 5));
+        seed.event_profiles.push((s0, id(n)));
+        // e0 is another workspace's event: its profile can be no profile of `ws`.
+        let error = store.commit_processing(&seed).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Invalid(_)),
+            "{backend}: {error}"
+        );
+        seed.profiles[0] = profile(ws, id(n), 5);
+        store.commit_processing(&seed).await.unwrap();
+        let good = processed(s0);
+
+        let assert_nothing = |what: &'static str| async move {
+            assert_eq!(store.log_head().await.unwrap(), s0, "{backend}: {what}");
+            assert_eq!(store.cursor("main").await.unwrap(), s0, "{backend}: {what}");
+            assert_eq!(
+                store.profile(ws, id(0)).await.unwrap(),
+                None,
+                "{backend}: {what}"
+            );
+        };
+        // A message id already stored, deep in the batch.
+        let mut repeated = events.clone();
+        repeated[700].message_id = "e0".to_owned();
+        let error = store
+            .append_processed(ws, &repeated, &good)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::Conflict(_)),
+            "{backend}: {error}"
+        );
+        assert_nothing("a taken message id").await;
+        // An event without a profile.
+        let mut missing = good.clone();
+        missing.event_profiles.remove(900);
+        let error = store
+            .append_processed(ws, &events, &missing)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::Invalid(_))
+                && error.to_string().contains(&(s0 + 901).to_string()),
+            "{backend}: {error}"
+        );
+        assert_nothing("an event without a profile").await;
+        // An event given the other workspace's profile.
+        let mut foreign = good.clone();
+        foreign.event_profiles[1_000].1 = ProfileId(-5);
+        let error = store
+            .append_processed(ws, &events, &foreign)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::Invalid(_))
+                && error.to_string().contains(&(s0 + 1_001).to_string()),
+            "{backend}: {error}"
+        );
+        assert_nothing("a foreign profile").await;
+        // Fewer events than the batch's seqs; an unknown workspace.
+        let error = store
+            .append_processed(ws, &events[1..], &good)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::Invalid(_)),
+            "{backend}: {error}"
+        );
+        let error = store
+            .append_processed(WorkspaceId(999_999), &events, &good)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::NotFound(_)),
+            "{backend}: {error}"
+        );
+        assert_nothing("bad calls").await;
+
+        store.append_processed(ws, &events, &good).await.unwrap();
+        let end = s0 + n as i64;
+        assert_eq!(store.log_head().await.unwrap(), end, "{backend}");
+        assert_eq!(store.cursor("main").await.unwrap(), end, "{backend}");
+        let log = store.read_log(s0, 10_000).await.unwrap();
+        assert_eq!(log.len(), n, "{backend}");
+        for (i, logged) in log.iter().enumerate() {
+            assert_eq!(logged.seq, s0 + 1 + i as i64, "{backend}");
+            assert_eq!(logged.event, events[i], "{backend}");
+            assert_eq!(logged.profile_id, Some(id(i)), "{backend}");
+        }
+        let theirs = store.profile_events(ws, id(5), None, 10).await.unwrap();
+        assert_eq!(theirs.len(), 1, "{backend}");
+        assert_eq!(theirs[0].event.message_id, "e6", "{backend}");
+        let found = store
+            .profile_by_identity(ws, IdentityKind::Anonymous, "a6")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, id(5), "{backend}");
+
+        // Ordinary appends follow the batch, and its events are stored once.
+        let after = store
+            .append_events(
+                ws,
+                &[events[3].clone(), track("e-after", "Page", Some("a1"), 30)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(after[0], AppendStatus::Duplicate, "{backend}");
+        assert!(seq(&after[1]) > end, "{backend}: {:?}", after[1]);
+    }
+}
