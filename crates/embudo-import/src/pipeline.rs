@@ -1,6 +1,7 @@
 //! The import pipeline: one blocking thread reads, decompresses and converts the file; the
-//! async side appends its batches through [`Embudo::ingest`]; a bounded channel between them
-//! keeps at most a few batches in memory.
+//! async side appends its batches through [`Embudo::ingest`] (or, processing them, through
+//! [`Embudo::bulk_load`]); a bounded channel between them keeps at most a few batches in
+//! memory.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use embudo_service::Embudo;
+use embudo_service::bulk::Loaded;
 use embudo_store::WorkspaceId;
 
 use crate::{Format, ImportError, ImportOptions, Output, Summary};
@@ -35,9 +37,10 @@ pub enum Mode {
     DryRun,
     /// Append to the log; profile processing follows later (`serve`'s processor).
     Store,
-    /// Append each batch, then process it into profiles before the next one (the reading
-    /// thread converts the next batch meanwhile); the processor's steps are at most this many
-    /// events when it has to read the log itself.
+    /// Append each batch processed into profiles ([`Embudo::bulk_load`]: each batch is
+    /// processed in memory and written with its events already assigned, while the next one
+    /// is read and processed); the processor's steps are at most this many events when it has
+    /// to read the log itself.
     StoreAndProcess { step: usize },
 }
 
@@ -61,6 +64,10 @@ pub async fn import(
     });
     let mut summary = Summary::default();
     let mut append_time = Duration::ZERO;
+    let mut loader = match mode {
+        Mode::StoreAndProcess { step } => Some(embudo.bulk_load(workspace, step)),
+        Mode::DryRun | Mode::Store => None,
+    };
     let mut failure = None;
     while let Some(output) = receiver.recv().await {
         for issue in &output.skipped {
@@ -75,39 +82,31 @@ pub async fn import(
             continue;
         }
         let append_started = Instant::now();
-        let result = match mode {
-            Mode::StoreAndProcess { step } => embudo
-                .ingest_and_process(workspace, output.events, step)
-                .await
-                .map(|(receipt, outcome)| (receipt, Some(outcome))),
-            _ => embudo
+        let result = match &mut loader {
+            Some(loader) => loader.push(output.events).await,
+            None => embudo
                 .ingest(workspace, &output.events)
                 .await
-                .map(|receipt| (receipt, None)),
+                .map(|receipt| Loaded {
+                    receipt,
+                    ..Loaded::default()
+                }),
         };
         match result {
-            Ok((receipt, outcome)) => {
-                summary.stored += receipt.inserted as u64;
-                summary.duplicates += receipt.duplicates as u64;
-                for (_, reason) in &receipt.rejected {
-                    *summary
-                        .rejected
-                        .entry(format!("(event): {reason}"))
-                        .or_default() += 1;
-                }
-                progress.events.fetch_add(
-                    (receipt.inserted + receipt.duplicates) as u64,
-                    Ordering::Relaxed,
-                );
-                if let Some(outcome) = outcome {
-                    summary.processed = summary.processed.plus(outcome);
-                }
-            }
+            Ok(loaded) => summary.add(&loaded, &progress),
             Err(err) => {
                 // Dropping the receiver stops the reader at its next batch.
                 failure = Some(ImportError::Ingest(err));
                 break;
             }
+        }
+        append_time += append_started.elapsed();
+    }
+    if let (Some(loader), None) = (loader, &failure) {
+        let append_started = Instant::now();
+        match loader.finish().await {
+            Ok(loaded) => summary.add(&loaded, &progress),
+            Err(err) => failure = Some(ImportError::Ingest(err)),
         }
         append_time += append_started.elapsed();
     }
@@ -126,6 +125,23 @@ pub async fn import(
     summary.append_time = append_time;
     summary.total_time = started.elapsed();
     Ok(summary)
+}
+
+impl Summary {
+    /// Counts what became durable.
+    fn add(&mut self, loaded: &Loaded, progress: &Progress) {
+        let receipt = &loaded.receipt;
+        self.stored += receipt.inserted as u64;
+        self.duplicates += receipt.duplicates as u64;
+        for (_, reason) in &receipt.rejected {
+            *self.rejected.entry(format!("(event): {reason}")).or_default() += 1;
+        }
+        progress.events.fetch_add(
+            (receipt.inserted + receipt.duplicates) as u64,
+            Ordering::Relaxed,
+        );
+        self.processed = self.processed.plus(loaded.processed);
+    }
 }
 
 /// The reading thread: returns the format and the time spent converting (waits for the channel

@@ -94,7 +94,7 @@ impl Embudo {
     }
 
     /// Every event that fails validation, by index, with the reason.
-    fn check_all(&self, events: &[Event]) -> Vec<(usize, String)> {
+    pub(crate) fn check_all(&self, events: &[Event]) -> Vec<(usize, String)> {
         events
             .iter()
             .enumerate()

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use embudo_core::Timestamp;
 use embudo_store::Store;
 
+pub mod bulk;
 pub mod clock;
 pub mod ingest;
 pub mod keys;

@@ -89,37 +89,12 @@ impl Embudo {
             // Someone else moved the cursor meanwhile: what was read ahead is stale.
             _ => store.read_log(cursor, limit).await?,
         };
-        let Some(last) = log.last() else {
+        if log.is_empty() {
             return Ok((ProcessOutcome::default(), None));
-        };
-        let mut batch = ProcessingBatch {
-            cursor_name: PROFILES_CURSOR.to_owned(),
-            cursor_from: cursor,
-            cursor_to: last.seq,
-            ..ProcessingBatch::default()
-        };
-        let mut outcome = ProcessOutcome {
-            events: log.len(),
-            ..ProcessOutcome::default()
-        };
-        let now = self.now();
-        let mut by_workspace: BTreeMap<WorkspaceId, Vec<&LoggedEvent>> = BTreeMap::new();
-        for logged in &log {
-            by_workspace
-                .entry(logged.workspace_id)
-                .or_default()
-                .push(logged);
         }
-        for (workspace, events) in by_workspace {
-            let models = self.loaded_models(workspace).await?;
-            let mut work = WorkspaceWork::load(self, workspace, &events).await?;
-            for logged in events {
-                work.apply(self, logged, now, &mut batch, &mut outcome)
-                    .await?;
-            }
-            work.finish(&self.inner.settings, &models, now, &mut batch, &mut outcome);
-        }
-        self.keep_stored_order_lines(&mut batch).await?;
+        let (batch, outcome) = self
+            .compute_step(cursor, &log, None, &mut IdBlock::default())
+            .await?;
         if !read_ahead {
             store.commit_processing(&batch).await?;
             return Ok((outcome, None));
@@ -137,9 +112,56 @@ impl Embudo {
         Ok((outcome, next))
     }
 
+    /// Computes one step over `log` (the events right after `cursor`, in order) in memory:
+    /// what to commit, and what it did. With `overlay`, the profiles and identities of a
+    /// batch not yet committed count as stored. New profiles take their ids from `ids`,
+    /// which reserves more when it runs out.
+    pub(crate) async fn compute_step(
+        &self,
+        cursor: i64,
+        log: &[LoggedEvent],
+        overlay: Option<&Overlay>,
+        ids: &mut IdBlock,
+    ) -> Result<(ProcessingBatch, ProcessOutcome)> {
+        let mut batch = ProcessingBatch {
+            cursor_name: PROFILES_CURSOR.to_owned(),
+            cursor_from: cursor,
+            cursor_to: log.last().map_or(cursor, |last| last.seq),
+            ..ProcessingBatch::default()
+        };
+        let mut outcome = ProcessOutcome {
+            events: log.len(),
+            ..ProcessOutcome::default()
+        };
+        let now = self.now();
+        let mut by_workspace: BTreeMap<WorkspaceId, Vec<&LoggedEvent>> = BTreeMap::new();
+        for logged in log {
+            by_workspace
+                .entry(logged.workspace_id)
+                .or_default()
+                .push(logged);
+        }
+        for (workspace, events) in by_workspace {
+            let models = self.loaded_models(workspace).await?;
+            let overlay = overlay.filter(|overlay| overlay.workspace == workspace);
+            let mut work = WorkspaceWork::load(self, workspace, &events, overlay, ids).await?;
+            for logged in events {
+                work.apply(self, logged, now, &mut batch, &mut outcome)
+                    .await?;
+            }
+            *ids = work.finish(&self.inner.settings, &models, now, &mut batch, &mut outcome);
+        }
+        self.keep_stored_order_lines(&mut batch, overlay).await?;
+        Ok((batch, outcome))
+    }
+
     /// A refund or cancellation of an order stored by an earlier step carries no lines: the
-    /// upsert must keep the lines already stored.
-    async fn keep_stored_order_lines(&self, batch: &mut ProcessingBatch) -> Result<()> {
+    /// upsert must keep the lines already stored (or about to be, in `overlay`).
+    async fn keep_stored_order_lines(
+        &self,
+        batch: &mut ProcessingBatch,
+        overlay: Option<&Overlay>,
+    ) -> Result<()> {
         for record in batch
             .orders
             .iter_mut()
@@ -148,6 +170,15 @@ impl Embudo {
             let Some(profile) = record.profile_id else {
                 continue;
             };
+            let pending = overlay.and_then(|overlay| {
+                overlay.batch.orders.iter().rev().find(|order| {
+                    order.workspace_id == record.workspace_id && order.order_id == record.order_id
+                })
+            });
+            if let Some(pending) = pending {
+                record.lines = pending.lines.clone();
+                continue;
+            }
             let stored = self
                 .inner
                 .store
@@ -259,22 +290,88 @@ struct WorkspaceWork {
     bank: std::sync::Arc<embudo_ask::QuestionBank>,
     touched: Vec<ProfileId>,
     created: usize,
-    /// Reserved but unused profile ids: `next..end`.
-    next_id: i64,
-    end_id: i64,
+    ids: IdBlock,
     /// Events of this share after the one being applied: with it, a bound on the profiles the
     /// share may still create.
     remaining: usize,
 }
 
 /// At most this many profile ids are reserved at once.
-const MAX_ID_RESERVATION: usize = 65_536;
+pub(crate) const MAX_ID_RESERVATION: usize = 65_536;
+
+/// Reserved but unused profile ids: `next..end`. Unused ids are only a gap in the numbering.
+#[derive(Debug, Default)]
+pub(crate) struct IdBlock {
+    pub(crate) next: i64,
+    pub(crate) end: i64,
+}
+
+impl IdBlock {
+    pub(crate) fn remaining(&self) -> usize {
+        usize::try_from(self.end - self.next).unwrap_or(0)
+    }
+
+    /// Makes at least `n` ids available (one reservation of at least `at_least`).
+    pub(crate) async fn ensure(&mut self, embudo: &Embudo, n: usize, at_least: usize) -> Result<()> {
+        if self.remaining() >= n {
+            return Ok(());
+        }
+        let size = u32::try_from(n.max(at_least)).unwrap_or(u32::MAX);
+        let first = embudo.inner.store.reserve_profile_ids(size).await?;
+        self.next = first.0;
+        self.end = first.0 + i64::from(size);
+        Ok(())
+    }
+}
+
+/// A computed batch whose commit is still in flight, for computing the next one on top of it:
+/// its profiles and identity links count as stored. Only a batch without merges can be one (a
+/// merge re-points rows the batch does not list).
+pub(crate) struct Overlay {
+    pub(crate) workspace: WorkspaceId,
+    pub(crate) batch: std::sync::Arc<ProcessingBatch>,
+    identities: HashMap<(IdentityKind, String), ProfileId>,
+    /// Index in `batch.profiles`.
+    profiles: HashMap<ProfileId, usize>,
+}
+
+impl Overlay {
+    pub(crate) fn new(
+        workspace: WorkspaceId,
+        batch: std::sync::Arc<ProcessingBatch>,
+    ) -> Option<Overlay> {
+        if !batch.merges.is_empty() {
+            return None;
+        }
+        let identities = batch
+            .identities
+            .iter()
+            .filter(|link| link.workspace_id == workspace)
+            .map(|link| ((link.kind, link.value.clone()), link.profile_id))
+            .collect();
+        let profiles = batch
+            .profiles
+            .iter()
+            .enumerate()
+            .filter(|(_, record)| record.workspace_id == workspace)
+            .map(|(index, record)| (record.id, index))
+            .collect();
+        Some(Overlay {
+            workspace,
+            batch,
+            identities,
+            profiles,
+        })
+    }
+}
 
 impl WorkspaceWork {
     async fn load(
         embudo: &Embudo,
         workspace: WorkspaceId,
         events: &[&LoggedEvent],
+        overlay: Option<&Overlay>,
+        reserved: &mut IdBlock,
     ) -> Result<WorkspaceWork> {
         let mut anonymous_ids = Vec::new();
         let mut user_ids = Vec::new();
@@ -302,19 +399,49 @@ impl WorkspaceWork {
         let matches = store.candidates(workspace, query).await?;
         let mut identities = HashMap::with_capacity(matches.len());
         let mut ids: Vec<ProfileId> = Vec::with_capacity(matches.len());
+        let block = std::mem::take(reserved);
         for found in matches {
             let id = ProfileId(found.candidate.profile_id);
             identities.insert((found.kind, found.value), id);
-            ids.push(id);
+        }
+        if let Some(overlay) = overlay {
+            let kinds = [
+                (IdentityKind::Anonymous, &anonymous_ids),
+                (IdentityKind::User, &user_ids),
+                (IdentityKind::Email, &emails),
+            ];
+            for (kind, values) in kinds {
+                for value in values {
+                    let key = (kind, value.clone());
+                    if let Some(&id) = overlay.identities.get(&key) {
+                        identities.insert(key, id);
+                    }
+                }
+            }
+        }
+        let mut pending = Vec::new();
+        for &id in identities.values() {
+            match overlay.and_then(|overlay| overlay.profiles.get(&id)) {
+                Some(&index) => pending.push(index),
+                None => ids.push(id),
+            }
         }
         ids.sort_unstable();
         ids.dedup();
-        let profiles = store
+        pending.sort_unstable();
+        pending.dedup();
+        let mut profiles: HashMap<ProfileId, ProfileRecord> = store
             .load_profiles(workspace, &ids)
             .await?
             .into_iter()
             .map(|record| (record.id, record))
             .collect();
+        if let Some(overlay) = overlay {
+            for index in pending {
+                let record = overlay.batch.profiles[index].clone();
+                profiles.insert(record.id, record);
+            }
+        }
         let bank = crate::questions::bank_for_step(embudo, workspace, events).await?;
         Ok(WorkspaceWork {
             workspace,
@@ -324,23 +451,18 @@ impl WorkspaceWork {
             bank,
             touched: Vec::new(),
             created: 0,
-            next_id: 0,
-            end_id: 0,
+            ids: block,
             remaining: events.len(),
         })
     }
 
     async fn new_profile_id(&mut self, embudo: &Embudo) -> Result<ProfileId> {
-        if self.next_id == self.end_id {
-            // One reservation (a write of its own) for what the rest of the share may need, not
-            // one per few hundred new people: unused ids are only a gap in the numbering.
-            let n = (self.remaining + 1).min(MAX_ID_RESERVATION) as u32;
-            let first = embudo.inner.store.reserve_profile_ids(n).await?;
-            self.next_id = first.0;
-            self.end_id = first.0 + i64::from(n);
-        }
-        let id = ProfileId(self.next_id);
-        self.next_id += 1;
+        // One reservation (a write of its own) for what the rest of the share may need, not
+        // one per few hundred new people.
+        let want = (self.remaining + 1).min(MAX_ID_RESERVATION);
+        self.ids.ensure(embudo, 1, want).await?;
+        let id = ProfileId(self.ids.next);
+        self.ids.next += 1;
         Ok(id)
     }
 
@@ -605,7 +727,7 @@ impl WorkspaceWork {
     }
 
     /// Evaluates every touched live profile at `now`, records its transitions, and moves the
-    /// records into the batch.
+    /// records into the batch. Returns the ids reserved and still unused.
     fn finish(
         mut self,
         settings: &ServiceSettings,
@@ -613,7 +735,7 @@ impl WorkspaceWork {
         now: Timestamp,
         batch: &mut ProcessingBatch,
         outcome: &mut ProcessOutcome,
-    ) {
+    ) -> IdBlock {
         outcome.profiles_touched += self.touched.len();
         outcome.profiles_created += self.created;
         for id in std::mem::take(&mut self.touched) {
@@ -667,6 +789,7 @@ impl WorkspaceWork {
             }
             batch.profiles.push(record);
         }
+        self.ids
     }
 }
 
