@@ -118,8 +118,7 @@ impl Audience {
 
     /// The fit when the condition holds, `None` when it does not.
     pub fn evaluate(&self, input: &AudienceInput<'_>) -> Result<Option<f64>, AudienceError> {
-        let context = context(input);
-        self.evaluate_in(&context)
+        with_context(input, |context| self.evaluate_in(context))
     }
 
     fn evaluate_in(&self, context: &Context<'_>) -> Result<Option<f64>, AudienceError> {
@@ -160,19 +159,20 @@ impl Audiences {
     /// The matched audiences and their fits, best first, and the audiences whose condition
     /// failed to evaluate for this profile (typically a trait it lacks: guard with `has()`).
     pub fn fits(&self, input: &AudienceInput<'_>) -> (Vec<AudienceFit>, Vec<AudienceError>) {
-        let context = context(input);
         let mut fits = Vec::new();
         let mut errors = Vec::new();
-        for audience in &self.list {
-            match audience.evaluate_in(&context) {
-                Ok(Some(fit)) => fits.push(AudienceFit {
-                    name: audience.name.clone(),
-                    fit,
-                }),
-                Ok(None) => {}
-                Err(error) => errors.push(error),
+        with_context(input, |context| {
+            for audience in &self.list {
+                match audience.evaluate_in(context) {
+                    Ok(Some(fit)) => fits.push(AudienceFit {
+                        name: audience.name.clone(),
+                        fit,
+                    }),
+                    Ok(None) => {}
+                    Err(error) => errors.push(error),
+                }
             }
-        }
+        });
         fits.sort_by(|a, b| b.fit.total_cmp(&a.fit).then_with(|| a.name.cmp(&b.name)));
         (fits, errors)
     }
@@ -292,11 +292,22 @@ fn number(value: &Cel) -> Option<f64> {
     }
 }
 
-fn context(input: &AudienceInput<'_>) -> Context<'static> {
-    let mut context = Context::default();
-    context.add_variable_from_value("traits", to_cel(input.traits));
-    context.add_variable_from_value("aggregates", aggregates_to_cel(input.aggregates, input.now));
-    context
+thread_local! {
+    /// CEL's standard functions, registered once per thread: a context of its own per
+    /// evaluation cost more than the evaluation (profiles are evaluated twice per processing
+    /// step).
+    static FUNCTIONS: Context<'static> = Context::default();
+}
+
+/// Runs `f` with the input's variables in a scope over the standard functions.
+fn with_context<T>(input: &AudienceInput<'_>, f: impl FnOnce(&Context<'_>) -> T) -> T {
+    FUNCTIONS.with(|functions| {
+        let mut context = functions.new_inner_scope();
+        context.add_variable_from_value("traits", to_cel(input.traits));
+        context
+            .add_variable_from_value("aggregates", aggregates_to_cel(input.aggregates, input.now));
+        f(&context)
+    })
 }
 
 fn to_cel(value: &Value) -> Cel {
