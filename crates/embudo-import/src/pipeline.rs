@@ -134,7 +134,10 @@ impl Summary {
         self.stored += receipt.inserted as u64;
         self.duplicates += receipt.duplicates as u64;
         for (_, reason) in &receipt.rejected {
-            *self.rejected.entry(format!("(event): {reason}")).or_default() += 1;
+            *self
+                .rejected
+                .entry(format!("(event): {reason}"))
+                .or_default() += 1;
         }
         progress.events.fetch_add(
             (receipt.inserted + receipt.duplicates) as u64,

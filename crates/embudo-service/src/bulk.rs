@@ -190,10 +190,9 @@ impl BulkLoad<'_> {
         let Some(in_flight) = self.in_flight.take() else {
             return Ok((loaded, true));
         };
-        let stored = in_flight
-            .task
-            .await
-            .map_err(|error| ServiceError::Unavailable(format!("the writing task failed: {error}")))?;
+        let stored = in_flight.task.await.map_err(|error| {
+            ServiceError::Unavailable(format!("the writing task failed: {error}"))
+        })?;
         match stored {
             Ok(()) => {
                 self.ordinary_next = false;
@@ -291,3 +290,6 @@ fn first_occurrences(
     let repeats = n - log.len();
     (log, repeats)
 }
+
+#[cfg(test)]
+mod tests;

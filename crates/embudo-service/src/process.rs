@@ -312,7 +312,12 @@ impl IdBlock {
     }
 
     /// Makes at least `n` ids available (one reservation of at least `at_least`).
-    pub(crate) async fn ensure(&mut self, embudo: &Embudo, n: usize, at_least: usize) -> Result<()> {
+    pub(crate) async fn ensure(
+        &mut self,
+        embudo: &Embudo,
+        n: usize,
+        at_least: usize,
+    ) -> Result<()> {
         if self.remaining() >= n {
             return Ok(());
         }

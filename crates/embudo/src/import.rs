@@ -37,11 +37,13 @@ pub struct Args {
     /// the working directory).
     #[arg(long)]
     pub rejected: Option<PathBuf>,
-    /// Events per append.
-    #[arg(long, default_value_t = 10_000)]
+    /// Events per append. Each batch is also one profile-processing step (a person seen many
+    /// times in a batch is loaded and written once); a batch takes about 1 KB of memory per
+    /// event, and a few are in flight.
+    #[arg(long, default_value_t = 25_000)]
     pub batch_size: usize,
-    /// Log events per profile-processing step afterwards (larger than `serve`'s steps: a person
-    /// seen many times in a step is loaded and written once).
+    /// Log events per profile-processing step when the log has to be read back: events that
+    /// were waiting in the log, or a batch of events stored already.
     #[arg(long, default_value_t = 25_000)]
     pub process_batch: usize,
     /// Store the events but do not process the log into profiles afterwards.
