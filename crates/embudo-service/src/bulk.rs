@@ -150,6 +150,7 @@ impl BulkLoad<'_> {
             // The batch in flight was not stored as computed, and this one was computed on top
             // of it.
             self.ordinary(events, rejected, &mut loaded).await?;
+            loaded.receipt.duplicates += repeats;
             return Ok(loaded);
         }
         let (batch, processed) = computed?;

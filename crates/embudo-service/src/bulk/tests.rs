@@ -236,13 +236,18 @@ async fn what_the_fast_path_cannot_take_goes_the_ordinary_way_and_is_stored_once
     let mut again = batches[2].clone();
     again.push(view("14", "x5", 40, "p4"));
     add(loader.push(again).await.unwrap());
-    add(loader.push(batches[3].clone()).await.unwrap());
+    // Computed on top of the batch before, which the store refuses: the ordinary way, with
+    // its repeat counted.
+    let mut last = batches[3].clone();
+    last.push(last[0].clone());
+    add(loader.push(last).await.unwrap());
     add(loader.finish().await.unwrap());
 
     // 13 distinct events of the batches and one more; the waiting 5 and 1 repeat of the
-    // first batch, and the re-sent 3 of the fourth call, count as duplicates.
+    // first batch, the re-sent 3 of the fourth call and the repeat of the last count as
+    // duplicates.
     assert_eq!(total.receipt.inserted, 13 - 5 + 1);
-    assert_eq!(total.receipt.duplicates, 6 + 3);
+    assert_eq!(total.receipt.duplicates, 6 + 3 + 1);
     let head = store.log_head().await.unwrap();
     assert_eq!(
         store.cursor(crate::process::PROFILES_CURSOR).await.unwrap(),
