@@ -86,17 +86,7 @@ impl BulkLoad<'_> {
     /// Takes a batch. Returns what became durable meanwhile: usually the batch before this
     /// one (this one is being stored when the call returns).
     pub async fn push(&mut self, events: Vec<Event>) -> Result<Loaded> {
-        let rejected = self.embudo.check_all(&events);
-        let valid: Vec<Event> = if rejected.is_empty() {
-            events
-        } else {
-            events
-                .into_iter()
-                .enumerate()
-                .filter(|(index, _)| !rejected.iter().any(|(bad, _)| bad == index))
-                .map(|(_, event)| event)
-                .collect()
-        };
+        let (valid, rejected) = self.embudo.split_valid(events);
         let mut loaded = Loaded::default();
         if self.ordinary_next || valid.is_empty() {
             loaded = self.settle().await?.0;

@@ -56,17 +56,7 @@ impl Embudo {
         events: Vec<Event>,
         batch_size: usize,
     ) -> Result<(IngestReceipt, crate::ProcessOutcome)> {
-        let rejected = self.check_all(&events);
-        let valid: Vec<Event> = if rejected.is_empty() {
-            events
-        } else {
-            events
-                .into_iter()
-                .enumerate()
-                .filter(|(index, _)| !rejected.iter().any(|(bad, _)| bad == index))
-                .map(|(_, event)| event)
-                .collect()
-        };
+        let (valid, rejected) = self.split_valid(events);
         if valid.is_empty() {
             let receipt = IngestReceipt {
                 rejected,
@@ -93,8 +83,23 @@ impl Embudo {
         Ok((receipt, outcome))
     }
 
+    /// The events that pass validation, and every one that fails, by index, with the reason.
+    pub(crate) fn split_valid(&self, events: Vec<Event>) -> (Vec<Event>, Vec<(usize, String)>) {
+        let rejected = self.check_all(&events);
+        if rejected.is_empty() {
+            return (events, rejected);
+        }
+        let valid = events
+            .into_iter()
+            .enumerate()
+            .filter(|(index, _)| !rejected.iter().any(|(bad, _)| bad == index))
+            .map(|(_, event)| event)
+            .collect();
+        (valid, rejected)
+    }
+
     /// Every event that fails validation, by index, with the reason.
-    pub(crate) fn check_all(&self, events: &[Event]) -> Vec<(usize, String)> {
+    fn check_all(&self, events: &[Event]) -> Vec<(usize, String)> {
         events
             .iter()
             .enumerate()

@@ -522,20 +522,7 @@ impl Store for PostgresStore {
         }
         let first = first_occurrences(events);
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = $1")
-            .bind(workspace.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!("workspace {workspace}")));
-        }
-        // Seqs are drawn after this lock and it is held until commit: commit order is seq order.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        lock_log(&mut tx, workspace).await?;
         for chunk in events.chunks(APPEND_CHUNK) {
             let query = bind_event_columns(sqlx::query(APPEND_SQL).bind(workspace.0), chunk);
             let inserted = query.fetch_all(&mut *tx).await.map_err(map_err)?;
@@ -566,20 +553,7 @@ impl Store for PostgresStore {
         validate_all(events)?;
         let profiles = embudo_store::appended_event_profiles(batch, events.len())?;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = $1")
-            .bind(workspace.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!("workspace {workspace}")));
-        }
-        // No one draws seqs while this lock is held: the log's end is this transaction's.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        lock_log(&mut tx, workspace).await?;
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
             .fetch_one(&mut *tx)
             .await
@@ -1130,6 +1104,26 @@ async fn insert_key(
         created_at: now,
         revoked_at: None,
     })
+}
+
+/// Checks that `workspace` exists and takes the append lock, held until the transaction ends:
+/// seqs are drawn only under it, so commit order is seq order and the log's end stays this
+/// transaction's.
+async fn lock_log(tx: &mut Transaction<'_, Postgres>, workspace: WorkspaceId) -> StoreResult<()> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = $1")
+        .bind(workspace.0)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    if exists.is_none() {
+        return Err(StoreError::NotFound(format!("workspace {workspace}")));
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    Ok(())
 }
 
 /// Whether [`write_processing`] sets the events' profiles (they are in the log already) or

@@ -240,7 +240,7 @@ async fn insert_rows(
     Ok(statuses)
 }
 
-/// Inserts a job's rows as the seqs `first_seq ..`, each with its profile (for
+/// Inserts rows as the seqs `first_seq ..`, each with its profile (for
 /// `append_processed`, which checked that the log ends before `first_seq`). A message id
 /// already stored fails the insert with [`StoreError::Conflict`].
 pub(crate) async fn insert_processed(
