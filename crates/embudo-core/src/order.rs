@@ -74,8 +74,7 @@ impl Order {
             Some(total) => total,
             None => lines
                 .iter()
-                .map(|line| line.unit_price * line.quantity)
-                .sum(),
+                .fold(0.0, |sum, line| sum + line.unit_price * line.quantity),
         };
         let currency = currency_from(props)?;
         Ok(Order {
@@ -88,7 +87,7 @@ impl Order {
     }
 
     pub fn n_items(&self) -> f64 {
-        self.lines.iter().map(|line| line.quantity).sum()
+        self.lines.iter().fold(0.0, |sum, line| sum + line.quantity)
     }
 }
 
@@ -105,8 +104,7 @@ impl Refund {
             None if !lines.is_empty() => Some(
                 lines
                     .iter()
-                    .map(|line| line.unit_price * line.quantity)
-                    .sum(),
+                    .fold(0.0, |sum, line| sum + line.unit_price * line.quantity),
             ),
             None => None,
         };

@@ -171,7 +171,7 @@ impl Aggregates {
             .values()
             .filter(|order| !order.cancelled)
             .map(|order| order.total - order.refunded)
-            .sum()
+            .fold(0.0, |sum, amount| sum + amount)
     }
 
     pub fn n_refunds(&self) -> u64 {
@@ -182,7 +182,10 @@ impl Aggregates {
     }
 
     pub fn refunded(&self) -> f64 {
-        self.orders.values().map(|order| order.refunded).sum()
+        // Not `sum()`: an empty float sum is -0.0, which the API would show.
+        self.orders
+            .values()
+            .fold(0.0, |sum, order| sum + order.refunded)
     }
 
     pub fn first_order_at(&self) -> Option<Timestamp> {
@@ -199,5 +202,17 @@ impl Aggregates {
             .filter(|order| order.is_kept())
             .map(|order| order.placed_at)
             .max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Aggregates;
+
+    #[test]
+    fn no_orders_is_zero_revenue_not_negative_zero() {
+        let aggregates = Aggregates::default();
+        assert!(aggregates.revenue() == 0.0 && aggregates.revenue().is_sign_positive());
+        assert!(aggregates.refunded() == 0.0 && aggregates.refunded().is_sign_positive());
     }
 }
