@@ -97,8 +97,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    runtime.block_on(run_async(cli))
+    let result = runtime.block_on(run_async(cli));
+    // A model fit still running on a blocking thread (shutdown stopped waiting for it) must not
+    // keep the process alive: it saves nothing until it finishes.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    result
 }
+
+/// How long the end of a command waits for blocking work left behind.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn run_async(cli: Cli) -> anyhow::Result<()> {
     let file = settings::read_file(cli.config.as_deref())?;

@@ -128,7 +128,13 @@ pub async fn run_due_jobs(
                 continue;
             }
             let started = std::time::Instant::now();
-            match (job.build)(embudo, workspace.id).await {
+            // A build can take long (model fits): shutting down does not wait for it. What it
+            // would have saved is saved by the next round instead.
+            let result = tokio::select! {
+                result = (job.build)(embudo, workspace.id) => result,
+                () = cancel.cancelled() => return Ok(built),
+            };
+            match result {
                 Ok(info) => {
                     tracing::info!(
                         workspace = %workspace.id,
@@ -217,6 +223,48 @@ mod tests {
 
     fn build_failing(_: &Embudo, _: WorkspaceId) -> BuildFuture<'_> {
         Box::pin(async { Err(anyhow::anyhow!("too little data")) })
+    }
+
+    fn build_forever(_: &Embudo, _: WorkspaceId) -> BuildFuture<'_> {
+        Box::pin(std::future::pending())
+    }
+
+    #[tokio::test]
+    async fn a_build_in_progress_does_not_hold_up_a_shutdown() {
+        let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+        let clock = Arc::new(FixedClock::new(Timestamp::from_secs(1_000_000)));
+        let embudo = Embudo::new(store, clock, ServiceSettings::default());
+        let shop = embudo.create_workspace("a").await.unwrap().workspace.id;
+        let event = Event {
+            message_id: "a-1".to_owned(),
+            kind: EventKind::Track,
+            name: Some("Product Viewed".to_owned()),
+            anonymous_id: Some("anon".to_owned()),
+            user_id: None,
+            previous_id: None,
+            group_id: None,
+            timestamp: Timestamp::from_secs(999_000),
+            received_at: Timestamp::from_secs(999_000),
+            properties: Value::Map(Default::default()),
+            traits: Value::Map(Default::default()),
+            context: Value::Map(Default::default()),
+        };
+        embudo.ingest(shop, &[event]).await.unwrap();
+        embudo.process_all().await.unwrap();
+        let jobs = vec![ModelJob {
+            kind: "forever",
+            build: build_forever,
+        }];
+        let cancel = CancellationToken::new();
+        let running = tokio::spawn(run_model_jobs(embudo, jobs, HOUR, cancel.clone()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!running.is_finished(), "the build is in progress");
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(5), running)
+            .await
+            .expect("the jobs stop when cancelled")
+            .unwrap()
+            .unwrap();
     }
 
     #[tokio::test]

@@ -112,20 +112,31 @@ impl Embudo {
                 ),
             });
         }
-        let started = Instant::now();
-        let cohort = Cohort::new(summaries.iter().map(|s| s.history))
-            .map_err(|error| fit_error(BTYD, error))?;
-        let options = FitOptions::default();
-        let bgnbd = BgNbd::fit(&cohort, &options).map_err(|error| fit_error("BG/NBD", error))?;
-        let pareto = ParetoNbd::fit(&cohort, &options);
-        let spend = SpendData::new(
-            summaries
-                .iter()
-                .filter(|s| s.history.x > 0 && s.mean_repeat_value > 0.0)
-                .map(|s| (s.history.x, s.mean_repeat_value)),
-        )
-        .and_then(|data| GammaGamma::fit(&data, &options));
-        let fit_seconds = started.elapsed().as_secs_f64();
+        // The fits are long computations: on a blocking thread, not on the runtime's workers
+        // (which serve requests meanwhile).
+        let (summaries, fits) = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let fits = Cohort::new(summaries.iter().map(|s| s.history))
+                .map_err(|error| fit_error(BTYD, error))
+                .and_then(|cohort| {
+                    let options = FitOptions::default();
+                    let bgnbd = BgNbd::fit(&cohort, &options)
+                        .map_err(|error| fit_error("BG/NBD", error))?;
+                    let pareto = ParetoNbd::fit(&cohort, &options);
+                    let spend = SpendData::new(
+                        summaries
+                            .iter()
+                            .filter(|s| s.history.x > 0 && s.mean_repeat_value > 0.0)
+                            .map(|s| (s.history.x, s.mean_repeat_value)),
+                    )
+                    .and_then(|data| GammaGamma::fit(&data, &options));
+                    Ok((bgnbd, pareto, spend, started.elapsed().as_secs_f64()))
+                });
+            (summaries, fits)
+        })
+        .await
+        .map_err(|error| fit_error(BTYD, error))?;
+        let (bgnbd, pareto, spend, fit_seconds) = fits?;
 
         let first_day = summaries
             .iter()
