@@ -225,18 +225,10 @@ mod tests {
         Box::pin(async { Err(anyhow::anyhow!("too little data")) })
     }
 
-    fn build_forever(_: &Embudo, _: WorkspaceId) -> BuildFuture<'_> {
-        Box::pin(std::future::pending())
-    }
-
-    #[tokio::test]
-    async fn a_build_in_progress_does_not_hold_up_a_shutdown() {
-        let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
-        let clock = Arc::new(FixedClock::new(Timestamp::from_secs(1_000_000)));
-        let embudo = Embudo::new(store, clock, ServiceSettings::default());
-        let shop = embudo.create_workspace("a").await.unwrap().workspace.id;
-        let event = Event {
-            message_id: "a-1".to_owned(),
+    /// A product view of one anonymous person, with this message id.
+    fn viewed(message_id: &str) -> Event {
+        Event {
+            message_id: message_id.to_owned(),
             kind: EventKind::Track,
             name: Some("Product Viewed".to_owned()),
             anonymous_id: Some("anon".to_owned()),
@@ -248,8 +240,20 @@ mod tests {
             properties: Value::Map(Default::default()),
             traits: Value::Map(Default::default()),
             context: Value::Map(Default::default()),
-        };
-        embudo.ingest(shop, &[event]).await.unwrap();
+        }
+    }
+
+    fn build_forever(_: &Embudo, _: WorkspaceId) -> BuildFuture<'_> {
+        Box::pin(std::future::pending())
+    }
+
+    #[tokio::test]
+    async fn a_build_in_progress_does_not_hold_up_a_shutdown() {
+        let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+        let clock = Arc::new(FixedClock::new(Timestamp::from_secs(1_000_000)));
+        let embudo = Embudo::new(store, clock, ServiceSettings::default());
+        let shop = embudo.create_workspace("a").await.unwrap().workspace.id;
+        embudo.ingest(shop, &[viewed("a-1")]).await.unwrap();
         embudo.process_all().await.unwrap();
         let jobs = vec![ModelJob {
             kind: "forever",
@@ -276,21 +280,7 @@ mod tests {
         let b = embudo.create_workspace("b").await.unwrap().workspace.id;
         embudo.create_workspace("empty").await.unwrap();
         for (workspace, id) in [(a, "a-1"), (b, "b-1")] {
-            let event = Event {
-                message_id: id.to_owned(),
-                kind: EventKind::Track,
-                name: Some("Product Viewed".to_owned()),
-                anonymous_id: Some("anon".to_owned()),
-                user_id: None,
-                previous_id: None,
-                group_id: None,
-                timestamp: Timestamp::from_secs(999_000),
-                received_at: Timestamp::from_secs(999_000),
-                properties: Value::Map(Default::default()),
-                traits: Value::Map(Default::default()),
-                context: Value::Map(Default::default()),
-            };
-            embudo.ingest(workspace, &[event]).await.unwrap();
+            embudo.ingest(workspace, &[viewed(id)]).await.unwrap();
         }
         embudo.process_all().await.unwrap();
         let jobs = [
