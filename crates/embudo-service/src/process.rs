@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use indexmap::IndexSet;
+
 use embudo_core::event::Action;
 use embudo_core::identity::{self, Candidate, Identities, MatchedBy, Target};
 use embudo_core::phase::{self, Classification, PhaseState};
@@ -288,7 +290,8 @@ struct WorkspaceWork {
     /// The question bank answers are read with (the newest learned one, when this step has
     /// question events).
     bank: std::sync::Arc<embudo_ask::QuestionBank>,
-    touched: Vec<ProfileId>,
+    /// In the order they were first touched, which is the order they are evaluated in.
+    touched: IndexSet<ProfileId>,
     created: usize,
     ids: IdBlock,
     /// Events of this share after the one being applied: with it, a bound on the profiles the
@@ -402,7 +405,8 @@ impl WorkspaceWork {
             emails: &emails,
         };
         let matches = store.candidates(workspace, query).await?;
-        let mut identities = HashMap::with_capacity(matches.len());
+        // With room for the identities of new people (see the maps' sizes below).
+        let mut identities = HashMap::with_capacity(matches.len() + events.len() / 4);
         let mut ids: Vec<ProfileId> = Vec::with_capacity(matches.len());
         let block = std::mem::take(reserved);
         for found in matches {
@@ -448,13 +452,17 @@ impl WorkspaceWork {
             }
         }
         let bank = crate::questions::bank_for_step(embudo, workspace, events).await?;
+        // Sized for the profiles the share may touch, so that the maps do not grow step by
+        // step: those loaded, and new people for a quarter of the events (REES46: 26 %).
+        let touched = profiles.len() + events.len() / 4;
+        profiles.reserve(events.len() / 4);
         Ok(WorkspaceWork {
             workspace,
             profiles,
-            engines: HashMap::new(),
+            engines: HashMap::with_capacity(touched),
             identities,
             bank,
-            touched: Vec::new(),
+            touched: IndexSet::with_capacity(touched),
             created: 0,
             ids: block,
             remaining: events.len(),
@@ -584,9 +592,7 @@ impl WorkspaceWork {
         profile.updated_at = now;
         order_records(self.workspace, target, &action, profile, batch);
         batch.event_profiles.push((logged.seq, target));
-        if !self.touched.contains(&target) {
-            self.touched.push(target);
-        }
+        self.touched.insert(target);
         Ok(())
     }
 
@@ -676,12 +682,10 @@ impl WorkspaceWork {
         }
         gone.merged_into = Some(survivor);
         gone.updated_at = now;
-        self.touched.retain(|id| *id != absorbed);
-        // The absorbed record is written with `merged_into` set.
+        // The absorbed record is written with `merged_into` set, after the survivor.
+        self.touched.shift_remove(&absorbed);
         self.profiles.insert(absorbed, gone);
-        if !self.touched.contains(&absorbed) {
-            self.touched.push(absorbed);
-        }
+        self.touched.insert(absorbed);
     }
 
     fn link_identities(
