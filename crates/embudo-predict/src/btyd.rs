@@ -29,6 +29,8 @@
 //! # Ok::<(), embudo_predict::btyd::BtydError>(())
 //! ```
 
+use std::time::Duration;
+
 mod bgnbd;
 mod clv;
 mod data;
@@ -95,6 +97,20 @@ pub enum BtydError {
         /// Why the optimiser stopped.
         reason: String,
     },
+    /// The fit ran out of [`FitOptions::time_limit`] (the likelihood grows costly to evaluate
+    /// where the data do not pin a parameter down, as when Pareto/NBD's shapes run off).
+    #[error(
+        "the {model} fit was stopped after {seconds:.1} s and {iterations} iterations, at its \
+         time limit, before it converged"
+    )]
+    TimedOut {
+        /// The model being fitted.
+        model: &'static str,
+        /// How long it ran.
+        seconds: f64,
+        /// Iterations done.
+        iterations: u64,
+    },
 }
 
 /// Settings of a maximum-likelihood fit.
@@ -108,6 +124,11 @@ pub struct FitOptions {
     /// Convergence threshold on the Euclidean norm of the gradient of the mean negative
     /// log-likelihood with respect to the log-parameters.
     pub gradient_tolerance: f64,
+    /// The longest a fit may run before it fails with [`BtydError::TimedOut`]; `None` for no
+    /// limit. Iterations bound the work of BG/NBD and Gamma-Gamma, but one evaluation of the
+    /// Pareto/NBD likelihood costs terms in proportion to r + s + x, which can grow without
+    /// bound while the optimiser wanders.
+    pub time_limit: Option<Duration>,
 }
 
 impl Default for FitOptions {
@@ -115,6 +136,7 @@ impl Default for FitOptions {
         Self {
             max_iterations: 1000,
             gradient_tolerance: 1e-9,
+            time_limit: Some(Duration::from_secs(120)),
         }
     }
 }

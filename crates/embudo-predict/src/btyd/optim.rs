@@ -1,6 +1,7 @@
 //! Maximum likelihood with argmin's L-BFGS on log-parameters.
 
 use std::cell::RefCell;
+use std::time::Instant;
 
 use argmin::core::{
     CostFunction, Error as ArgminError, Executor, Gradient, State, TerminationReason,
@@ -16,6 +17,13 @@ use super::{BtydError, FitOptions};
 pub(crate) trait Objective {
     /// Writes the gradient to `grad` and returns the value; non-finite when undefined.
     fn eval(&self, theta: &[f64], grad: &mut [f64]) -> f64;
+
+    /// [`Objective::eval`], giving up (with a non-finite value) once `deadline` has passed:
+    /// objectives whose one evaluation can take long check it as they go.
+    fn eval_until(&self, theta: &[f64], grad: &mut [f64], deadline: Option<Instant>) -> f64 {
+        let _ = deadline;
+        self.eval(theta, grad)
+    }
 }
 
 /// The point the optimiser stopped at.
@@ -33,6 +41,8 @@ type Evaluation = (Vec<f64>, f64, Vec<f64>);
 struct Problem<'a, O> {
     objective: &'a O,
     last: RefCell<Option<Evaluation>>,
+    /// Past it, every point is outside the region (a wall), and the line search gives up.
+    deadline: Option<Instant>,
 }
 
 impl<O: Objective> Problem<'_, O> {
@@ -43,7 +53,14 @@ impl<O: Objective> Problem<'_, O> {
             return (*value, grad.clone());
         }
         let mut grad = vec![0.0; theta.len()];
-        let mut value = self.objective.eval(theta, &mut grad);
+        let mut value = if self
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+        {
+            f64::NAN
+        } else {
+            self.objective.eval_until(theta, &mut grad, self.deadline)
+        };
         if !value.is_finite() || grad.iter().any(|g| !g.is_finite()) {
             // Outside the region where the likelihood can be computed: argmin's line search
             // rejects non-finite values, so report a steep wall instead.
@@ -97,6 +114,8 @@ pub(crate) fn minimize<O: Objective>(
         let mut grad = vec![0.0; theta.len()];
         1e-15 * objective.eval(&theta, &mut grad).abs().max(1.0)
     };
+    let started = Instant::now();
+    let deadline = options.time_limit.map(|limit| started + limit);
     let mut iterations = 0u64;
     let mut reason = String::from("no iteration allowed");
     let mut norm = f64::INFINITY;
@@ -108,6 +127,7 @@ pub(crate) fn minimize<O: Objective>(
         let problem = Problem {
             objective,
             last: RefCell::new(None),
+            deadline,
         };
         let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
             .with_tolerance_grad(options.gradient_tolerance)
@@ -120,6 +140,13 @@ pub(crate) fn minimize<O: Objective>(
             .map_err(|e| optimizer_error(model, iterations, &e))?;
         let state = result.state();
         iterations += state.get_iter().max(1);
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Err(BtydError::TimedOut {
+                model,
+                seconds: started.elapsed().as_secs_f64(),
+                iterations,
+            });
+        }
         if let Some(best) = state.get_best_param() {
             theta.clone_from(best);
         }

@@ -14,6 +14,7 @@
 //! hypergeometric terms are evaluated without trouble when z comes close to 1.
 
 use std::cell::RefCell;
+use std::time::Instant;
 
 use statrs::function::gamma::ln_gamma;
 
@@ -312,6 +313,11 @@ impl<'a> ParetoObjective<'a> {
 
 impl Objective for ParetoObjective<'_> {
     fn eval(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        self.eval_until(theta, grad, None)
+    }
+
+    /// Checks the deadline between rows: where r + s + x is large, one row's series run long.
+    fn eval_until(&self, theta: &[f64], grad: &mut [f64], deadline: Option<Instant>) -> f64 {
         let c = self.cohort;
         let p: [f64; 4] = [0, 1, 2, 3].map(|i| theta[i].exp());
         let [r, alpha, s, beta] = p;
@@ -336,6 +342,9 @@ impl Objective for ParetoObjective<'_> {
             g[0] += self.x_weight[k] * dr[k] * r;
             let xf = f64::from(x);
             for i in range.clone() {
+                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    return f64::NAN;
+                }
                 let h = &c.rows[i];
                 let w = c.weights[i];
                 let (l1, ls_i) = row_terms(rd, alphad, sd, betad, xf, h.t_x, h.age);

@@ -889,6 +889,62 @@ fn fit_errors() {
     ));
 }
 
+#[test]
+fn a_fit_stops_at_its_time_limit() {
+    let cohort = tiny_cohort();
+    let none_left = FitOptions {
+        time_limit: Some(std::time::Duration::ZERO),
+        ..FitOptions::default()
+    };
+    assert!(matches!(
+        ParetoNbd::fit(&cohort, &none_left),
+        Err(BtydError::TimedOut {
+            model: "Pareto/NBD",
+            ..
+        })
+    ));
+    assert!(matches!(
+        BgNbd::fit(&cohort, &none_left),
+        Err(BtydError::TimedOut {
+            model: "BG/NBD",
+            ..
+        })
+    ));
+    // The limit is not in the way of an ordinary fit.
+    assert!(ParetoNbd::fit(&cohort, &FitOptions::default()).is_ok());
+}
+
+/// Many one-time buyers of long ago beside a few regular ones (a shop's old one-off
+/// behaviour import next to its order history): the Pareto/NBD optimiser runs to shapes where
+/// one evaluation sums millions of terms, and without a limit this fit runs for minutes (more
+/// than 60 s in a release build). With one, it ends there.
+#[test]
+fn a_runaway_pareto_fit_ends_at_its_time_limit() {
+    let mut histories: Vec<History> = (0..3000)
+        .map(|i| h(0, 0.0, 370.0 + f64::from(i % 7)))
+        .collect();
+    histories.extend((0..300).map(|i| {
+        let x = 1 + i % 20;
+        h(x, f64::from(x) * 2.5, 800.0 + f64::from(i % 11))
+    }));
+    let cohort = Cohort::new(histories).unwrap();
+    let options = FitOptions {
+        time_limit: Some(std::time::Duration::from_secs(2)),
+        ..FitOptions::default()
+    };
+    let fit = ParetoNbd::fit(&cohort, &options);
+    assert!(
+        matches!(
+            fit,
+            Err(BtydError::TimedOut {
+                model: "Pareto/NBD",
+                ..
+            })
+        ),
+        "{fit:?}"
+    );
+}
+
 // ---- Next order and CLV -----------------------------------------------------------------
 
 #[test]

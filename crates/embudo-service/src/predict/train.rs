@@ -281,37 +281,50 @@ impl Embudo {
             });
         }
 
-        let started = Instant::now();
+        // The fits are long computations: on a blocking thread, as BTYD's.
         let seed = predict.seed;
-        let folds = stratified_folds(&labels, N_FOLDS, seed);
-        let train: Vec<usize> = (0..rows).filter(|&r| folds[r] != 0).collect();
-        let test: Vec<usize> = (0..rows).filter(|&r| folds[r] == 0).collect();
-        let test_labels: Vec<bool> = test.iter().map(|&r| labels[r]).collect();
-        let mut measured = Vec::new();
-        for family in [Family::Logistic, Family::Boosted] {
-            let (model, calibration) = fit_calibrated(family, &x, &labels, &train, seed)?;
-            let test_x = x.select_rows(&test);
-            let calibrated: Vec<f64> = test_x
-                .rows()
-                .map(|row| calibration.apply(model.predict_proba(row)))
-                .collect();
-            let figures = metrics::classification_metrics(&test_labels, &calibrated, 0.5).map_err(
-                |error| TrainError::Fit {
-                    kind: INTENT,
-                    reason: error.to_string(),
-                },
-            )?;
-            measured.push((family, figures, model));
-        }
-        // The better by held-out ROC-AUC; a tie goes to the simpler model.
-        let chosen = if measured[1].1.roc_auc > measured[0].1.roc_auc {
-            measured[1].0
-        } else {
-            measured[0].0
-        };
-        let all: Vec<usize> = (0..rows).collect();
-        let (model, calibration) = fit_calibrated(chosen, &x, &labels, &all, seed)?;
-        let fit_seconds = started.elapsed().as_secs_f64();
+        let (measured, chosen, model, calibration, held_out, fit_seconds) =
+            tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
+                let folds = stratified_folds(&labels, N_FOLDS, seed);
+                let train: Vec<usize> = (0..rows).filter(|&r| folds[r] != 0).collect();
+                let test: Vec<usize> = (0..rows).filter(|&r| folds[r] == 0).collect();
+                let test_labels: Vec<bool> = test.iter().map(|&r| labels[r]).collect();
+                let mut measured = Vec::new();
+                for family in [Family::Logistic, Family::Boosted] {
+                    let (model, calibration) = fit_calibrated(family, &x, &labels, &train, seed)?;
+                    let test_x = x.select_rows(&test);
+                    let calibrated: Vec<f64> = test_x
+                        .rows()
+                        .map(|row| calibration.apply(model.predict_proba(row)))
+                        .collect();
+                    let figures = metrics::classification_metrics(&test_labels, &calibrated, 0.5)
+                        .map_err(|error| TrainError::Fit {
+                        kind: INTENT,
+                        reason: error.to_string(),
+                    })?;
+                    measured.push((family, figures, model));
+                }
+                // The better by held-out ROC-AUC; a tie goes to the simpler model.
+                let chosen = if measured[1].1.roc_auc > measured[0].1.roc_auc {
+                    measured[1].0
+                } else {
+                    measured[0].0
+                };
+                let all: Vec<usize> = (0..rows).collect();
+                let (model, calibration) = fit_calibrated(chosen, &x, &labels, &all, seed)?;
+                let fit_seconds = started.elapsed().as_secs_f64();
+                Ok::<_, TrainError>((
+                    measured,
+                    chosen,
+                    model,
+                    calibration,
+                    test.len(),
+                    fit_seconds,
+                ))
+            })
+            .await
+            .map_err(|error| fit_error(INTENT, error))??;
 
         let mut models = serde_json::Map::new();
         for (family, figures, fitted) in &measured {
@@ -329,7 +342,7 @@ impl Embudo {
             "features": names,
             "rows": rows,
             "positives": positives,
-            "held_out_rows": test.len(),
+            "held_out_rows": held_out,
             "chosen": chosen.key(),
             "chosen_by": "held-out ROC-AUC",
             "calibration": "platt",
