@@ -596,22 +596,25 @@ impl Store for PostgresStore {
             .map_err(map_err)?;
         }
         write_processing(&mut tx, batch, EventProfiles::Inserted).await?;
-        // Every event's profile is one its workspace has (merged ones included).
-        let stray: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT e.seq, e.profile_id FROM events e WHERE e.seq > $1 AND e.seq <= $2 \
-             AND NOT EXISTS (SELECT 1 FROM profiles p \
-             WHERE p.id = e.profile_id AND p.workspace_id = e.workspace_id) \
-             ORDER BY e.seq LIMIT 1",
-        )
-        .bind(batch.cursor_from)
-        .bind(batch.cursor_to)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if let Some((seq, profile)) = stray {
-            return Err(StoreError::Invalid(format!(
-                "event {seq} and profile {profile} are not in one workspace"
-            )));
+        // Every event's profile is one its workspace has (merged ones included): the
+        // batch's own profiles are (their upsert checked it), others are looked up.
+        if !embudo_store::batch_writes_profiles(batch, workspace, &profiles) {
+            let stray: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT e.seq, e.profile_id FROM events e WHERE e.seq > $1 AND e.seq <= $2 \
+                 AND NOT EXISTS (SELECT 1 FROM profiles p \
+                 WHERE p.id = e.profile_id AND p.workspace_id = e.workspace_id) \
+                 ORDER BY e.seq LIMIT 1",
+            )
+            .bind(batch.cursor_from)
+            .bind(batch.cursor_to)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if let Some((seq, profile)) = stray {
+                return Err(StoreError::Invalid(format!(
+                    "event {seq} and profile {profile} are not in one workspace"
+                )));
+            }
         }
         tx.commit().await.map_err(map_err)?;
         Ok(())

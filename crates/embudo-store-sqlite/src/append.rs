@@ -18,6 +18,7 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpoint::Checkpointer;
 use crate::map_err;
 
 /// Events per `INSERT` statement (14 or 15 bound values each; SQLite allows 32766).
@@ -83,13 +84,20 @@ pub(crate) struct AppendJob {
 }
 
 /// Starts the writer task; appends go through the returned sender.
-pub(crate) fn start(writer: SqlitePool) -> mpsc::Sender<AppendJob> {
+pub(crate) fn start(
+    writer: SqlitePool,
+    checkpointer: Option<Checkpointer>,
+) -> mpsc::Sender<AppendJob> {
     let (sender, receiver) = mpsc::channel(QUEUE);
-    tokio::spawn(run(writer, receiver));
+    tokio::spawn(run(writer, checkpointer, receiver));
     sender
 }
 
-async fn run(writer: SqlitePool, mut jobs: mpsc::Receiver<AppendJob>) {
+async fn run(
+    writer: SqlitePool,
+    checkpointer: Option<Checkpointer>,
+    mut jobs: mpsc::Receiver<AppendJob>,
+) {
     while let Some(first) = jobs.recv().await {
         let mut size = first.rows.len();
         let mut group = vec![first];
@@ -102,7 +110,10 @@ async fn run(writer: SqlitePool, mut jobs: mpsc::Receiver<AppendJob>) {
                 Err(_) => break,
             }
         }
-        let results = write_group(&writer, &group).await;
+        let results = write_group(&writer, &mut group).await;
+        if let Some(checkpointer) = &checkpointer {
+            checkpointer.nudge();
+        }
         for (job, result) in group.into_iter().zip(results) {
             // A caller that went away misses its answer, not its outcome: what the result says
             // was stored is stored, and a retry is de-duplicated by message id.
@@ -117,9 +128,9 @@ async fn run(writer: SqlitePool, mut jobs: mpsc::Receiver<AppendJob>) {
 /// head, which workspaces exist) are made once.
 async fn write_group(
     writer: &SqlitePool,
-    group: &[AppendJob],
+    group: &mut [AppendJob],
 ) -> Vec<StoreResult<Vec<AppendStatus>>> {
-    let mut tx = match writer.begin().await {
+    let mut tx = match crate::begin_write(writer).await {
         Ok(tx) => tx,
         Err(error) => {
             let error = map_err(error);
@@ -132,7 +143,7 @@ async fn write_group(
     };
     let (mut head, workspaces) = prepared;
     let mut results = Vec::with_capacity(group.len());
-    for job in group {
+    for job in group.iter_mut() {
         if !workspaces.contains(&job.workspace.0) {
             results.push(Err(StoreError::NotFound(format!(
                 "workspace {}",
@@ -140,7 +151,8 @@ async fn write_group(
             ))));
             continue;
         }
-        match insert_rows(&mut tx, job, head).await {
+        let rows = std::mem::take(&mut job.rows);
+        match insert_rows(&mut tx, job.workspace, rows, head).await {
             Ok(statuses) => {
                 head = statuses
                     .iter()
@@ -212,21 +224,31 @@ fn same_error(error: &StoreError) -> StoreError {
 /// committed once).
 async fn insert_rows(
     tx: &mut Transaction<'_, Sqlite>,
-    job: &AppendJob,
+    workspace: WorkspaceId,
+    rows: Vec<EventRow>,
     head: i64,
 ) -> StoreResult<Vec<AppendStatus>> {
-    let workspace = job.workspace;
-    let mut statuses = vec![AppendStatus::Duplicate; job.rows.len()];
-    for (start, chunk) in (0..)
-        .step_by(APPEND_CHUNK)
-        .zip(job.rows.chunks(APPEND_CHUNK))
-    {
-        let sql = insert_sql(chunk.len(), false);
-        let mut query = sqlx::query(&sql);
-        for (offset, row) in chunk.iter().enumerate() {
-            query = bind_row(query, head + 1 + (start + offset) as i64, workspace, row);
+    let mut statuses = vec![AppendStatus::Duplicate; rows.len()];
+    let statements = &Statements::new(rows.len(), |n_rows| insert_sql(n_rows, false));
+    let mut rows = rows.into_iter();
+    let mut seq = head + 1;
+    let mut queries = std::iter::from_fn(move || {
+        if rows.len() == 0 {
+            return None;
         }
-        for row in query.fetch_all(&mut **tx).await.map_err(map_err)? {
+        let mut query = statements.query(rows.len());
+        for row in rows.by_ref().take(APPEND_CHUNK) {
+            query = bind_row(query, seq, workspace, row);
+            seq += 1;
+        }
+        Some(query)
+    });
+    let mut next = queries.next();
+    while let Some(query) = next.take() {
+        // `join!` polls the insert first: its statement is on its way to the connection's
+        // thread while the next one is bound.
+        let (inserted, bound) = tokio::join!(query.fetch_all(&mut **tx), async { queries.next() });
+        for row in inserted.map_err(map_err)? {
             let seq: i64 = row.try_get(0).map_err(map_err)?;
             let index = usize::try_from(seq - head - 1)
                 .ok()
@@ -236,63 +258,94 @@ async fn insert_rows(
                 })?;
             statuses[index] = AppendStatus::Inserted { seq };
         }
+        next = bound;
     }
     Ok(statuses)
 }
 
-/// Inserts rows as the seqs `first_seq ..`, each with its profile (for
+/// Inserts events as the seqs `first_seq ..`, each with its profile (for
 /// `append_processed`, which checked that the log ends before `first_seq`). A message id
-/// already stored fails the insert with [`StoreError::Conflict`].
+/// already stored fails the insert with [`StoreError::Conflict`]. Each chunk is encoded and
+/// bound while the connection's thread inserts the chunk before it.
 pub(crate) async fn insert_processed(
     tx: &mut Transaction<'_, Sqlite>,
     workspace: WorkspaceId,
-    rows: &[EventRow],
+    events: &[Event],
     first_seq: i64,
     profiles: &[ProfileId],
 ) -> StoreResult<()> {
-    for (start, (chunk, chunk_profiles)) in (0..)
-        .step_by(APPEND_CHUNK)
-        .zip(rows.chunks(APPEND_CHUNK).zip(profiles.chunks(APPEND_CHUNK)))
-    {
-        let sql = insert_sql(chunk.len(), true);
-        let mut query = sqlx::query(&sql);
-        for (offset, (row, profile)) in chunk.iter().zip(chunk_profiles).enumerate() {
-            query = bind_row(query, first_seq + (start + offset) as i64, workspace, row)
-                .bind(profile.0);
-        }
-        query.execute(&mut **tx).await.map_err(|error| {
+    let statements = Statements::new(events.len(), |n_rows| insert_sql(n_rows, true));
+    let mut queries = events
+        .chunks(APPEND_CHUNK)
+        .zip(profiles.chunks(APPEND_CHUNK))
+        .zip((first_seq..).step_by(APPEND_CHUNK))
+        .map(|((events, profiles), first_seq)| {
+            let mut query = statements.query(events.len());
+            let rows = EventRow::encode_all(events);
+            for ((seq, row), profile) in (first_seq..).zip(rows).zip(profiles) {
+                query = bind_row(query, seq, workspace, row).bind(profile.0);
+            }
+            query
+        });
+    let mut next = queries.next();
+    while let Some(query) = next.take() {
+        // As in `insert_rows`.
+        let (inserted, bound) = tokio::join!(query.execute(&mut **tx), async { queries.next() });
+        inserted.map_err(|error| {
             crate::conflict_as(error, || {
                 "an event of the batch is already in the log (its message id is taken)".to_owned()
             })
         })?;
+        next = bound;
     }
     Ok(())
 }
 
+/// The insert statements of `n_rows` rows in chunks of [`APPEND_CHUNK`]: one text for the full
+/// chunks, one for the last.
+struct Statements {
+    full: String,
+    last: String,
+}
+
+impl Statements {
+    fn new(n_rows: usize, sql: impl Fn(usize) -> String) -> Statements {
+        Statements {
+            full: sql(APPEND_CHUNK),
+            last: sql((n_rows % APPEND_CHUNK).max(1)),
+        }
+    }
+
+    /// The statement for the chunk that starts with `remaining` rows left.
+    fn query(&self, remaining: usize) -> Query<'_> {
+        if remaining >= APPEND_CHUNK {
+            sqlx::query(&self.full)
+        } else {
+            sqlx::query(&self.last)
+        }
+    }
+}
+
 type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// Binds one row's values, in the column order of [`insert_sql`].
-fn bind_row<'q>(
-    query: Query<'q>,
-    seq: i64,
-    workspace: WorkspaceId,
-    row: &'q EventRow,
-) -> Query<'q> {
+/// Binds one row's values, in the column order of [`insert_sql`]. The texts move into the
+/// statement's arguments (borrowed ones would be copied on their way to the connection).
+fn bind_row(query: Query<'_>, seq: i64, workspace: WorkspaceId, row: EventRow) -> Query<'_> {
     query
         .bind(seq)
         .bind(workspace.0)
-        .bind(row.message_id.as_str())
+        .bind(row.message_id)
         .bind(row.kind)
-        .bind(row.name.as_deref())
-        .bind(row.anonymous_id.as_deref())
-        .bind(row.user_id.as_deref())
-        .bind(row.previous_id.as_deref())
-        .bind(row.group_id.as_deref())
+        .bind(row.name)
+        .bind(row.anonymous_id)
+        .bind(row.user_id)
+        .bind(row.previous_id)
+        .bind(row.group_id)
         .bind(row.timestamp)
         .bind(row.received_at)
-        .bind(row.properties.as_str())
-        .bind(row.traits.as_str())
-        .bind(row.context.as_str())
+        .bind(row.properties)
+        .bind(row.traits)
+        .bind(row.context)
 }
 
 /// An insert of `n_rows` events: appends skip a taken message id and return the seqs stored;

@@ -11,6 +11,7 @@
 //! `UPDATE … RETURNING` on the writer (PostgreSQL uses `FOR UPDATE SKIP LOCKED`).
 
 mod append;
+mod checkpoint;
 mod rows;
 
 use std::str::FromStr;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
+use crate::checkpoint::Checkpointer;
 use crate::rows::{EVENT_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, ORDER_COLUMNS, PROFILE_COLUMNS};
 
 /// Event-profile pairs per `UPDATE` statement (one JSON text each).
@@ -81,6 +83,8 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Checkpoints beside the writer (files only).
+    checkpointer: Option<Checkpointer>,
     /// Appends, to the group-commit writer task (`append`).
     appends: tokio::sync::mpsc::Sender<append::AppendJob>,
 }
@@ -105,6 +109,16 @@ pub(crate) fn map_err(error: sqlx::Error) -> StoreError {
         }
         _ => StoreError::Other(Box::new(error)),
     }
+}
+
+/// A write transaction. `BEGIN IMMEDIATE` takes the database's write lock at once, waiting up
+/// to the busy timeout while another process holds it. A deferred `BEGIN` would take it at the
+/// first write, and a transaction that read first then fails with `SQLITE_BUSY`, without
+/// waiting, when another process committed meanwhile.
+pub(crate) async fn begin_write(
+    writer: &SqlitePool,
+) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    writer.begin_with("BEGIN IMMEDIATE").await
 }
 
 /// `Conflict` with a clearer message, other errors as they are.
@@ -137,13 +151,21 @@ impl SqliteStore {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         // A negative cache_size is in KiB.
         let write_cache = format!("-{}", u64::from(options.write_cache_mib.max(1)) * 1024);
+        let mut writer_connect = connect.clone().pragma("cache_size", write_cache);
+        if !in_memory {
+            // Checkpoints run beside the writer (`checkpoint`).
+            writer_connect = writer_connect.pragma(
+                "wal_autocheckpoint",
+                checkpoint::WRITER_AUTOCHECKPOINT.to_string(),
+            );
+        }
         // An in-memory database lives as long as its one connection: keep it forever.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(usize::from(in_memory) as u32)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(connect.clone().pragma("cache_size", write_cache))
+            .connect_with(writer_connect)
             .await
             .map_err(map_err)?;
         sqlx::migrate!("./migrations")
@@ -152,27 +174,44 @@ impl SqliteStore {
             .map_err(|error| {
                 StoreError::other(format!("migrating the SQLite database: {error}"))
             })?;
-        let reader = if in_memory {
-            writer.clone()
+        let (reader, checkpointer) = if in_memory {
+            (writer.clone(), None)
         } else {
-            SqlitePoolOptions::new()
+            let reader = SqlitePoolOptions::new()
                 .max_connections(options.read_connections.max(1))
-                .connect_with(connect.read_only(true))
+                .connect_with(connect.clone().read_only(true))
                 .await
-                .map_err(map_err)?
+                .map_err(map_err)?;
+            let checkpoints = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(connect)
+                .await
+                .map_err(map_err)?;
+            (reader, Some(Checkpointer::start(checkpoints)))
         };
-        let appends = append::start(writer.clone());
+        let appends = append::start(writer.clone(), checkpointer.clone());
         Ok(SqliteStore {
             writer,
             reader,
+            checkpointer,
             appends,
         })
     }
 
-    /// Closes both pools, waiting for connections in use.
+    /// Closes the pools, waiting for connections in use.
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
+    }
+
+    /// After a commit: the WAL has grown.
+    fn committed(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.nudge();
+        }
     }
 
     /// Follows `merged_into`: the live id for `id`, if the workspace has that profile.
@@ -267,14 +306,15 @@ pub(crate) fn placeholders(n_rows: usize, n_columns: usize) -> String {
 /// statement is a round trip to the connection's thread.
 const WRITE_CHUNK: usize = 500;
 
-/// Upserts profiles, one statement per chunk. A profile id held by another workspace fails the
-/// batch with an error naming it.
+/// Upserts profiles, one statement per chunk, each chunk encoded and bound while the
+/// connection's thread writes the one before it. A profile id held by another workspace fails
+/// the batch with an error naming it.
 async fn upsert_profiles(
     tx: &mut Transaction<'_, Sqlite>,
     profiles: &[ProfileRecord],
 ) -> StoreResult<()> {
-    for chunk in profiles.chunks(WRITE_CHUNK) {
-        let sql = format!(
+    let sql = |n_rows| {
+        format!(
             "INSERT INTO profiles (id, workspace_id, user_id, email, anonymous_ids, traits, \
              aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, \
              audiences, first_seen, last_seen, created_at, updated_at, merged_into) VALUES {} \
@@ -288,23 +328,31 @@ async fn upsert_profiles(
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
              merged_into = excluded.merged_into \
              WHERE profiles.workspace_id = excluded.workspace_id",
-            placeholders(chunk.len(), 21)
-        );
-        let mut query = sqlx::query(&sql);
+            placeholders(n_rows, 21)
+        )
+    };
+    let (full, last) = (sql(WRITE_CHUNK), sql((profiles.len() % WRITE_CHUNK).max(1)));
+    // Owned values: borrowed ones would be copied on their way to the connection's thread.
+    let mut queries = profiles.chunks(WRITE_CHUNK).map(|chunk| {
+        let mut query = sqlx::query(if chunk.len() == WRITE_CHUNK {
+            &full
+        } else {
+            &last
+        });
         for profile in chunk {
             let summary = &profile.summary;
             query = query
                 .bind(profile.id.0)
                 .bind(profile.workspace_id.0)
-                .bind(profile.user_id.as_deref())
-                .bind(profile.email.as_deref())
+                .bind(profile.user_id.clone())
+                .bind(profile.email.clone())
                 .bind(json::strings_to_json(&profile.anonymous_ids))
                 .bind(json::traits_to_json(&profile.traits))
                 .bind(json::aggregates_to_json(&profile.aggregates))
-                .bind(profile.state.as_str())
-                .bind(summary.phase.as_deref())
-                .bind(summary.substate.as_deref())
-                .bind(summary.stage.as_deref())
+                .bind(profile.state.clone())
+                .bind(summary.phase.clone())
+                .bind(summary.substate.clone())
+                .bind(summary.stage.clone())
                 .bind(summary.confidence)
                 .bind(summary.intent)
                 .bind(summary.p_alive)
@@ -316,7 +364,14 @@ async fn upsert_profiles(
                 .bind(profile.updated_at.as_millis())
                 .bind(profile.merged_into.map(|id| id.0));
         }
-        let result = query.execute(&mut **tx).await.map_err(map_err)?;
+        (chunk, query)
+    });
+    let mut next = queries.next();
+    while let Some((chunk, query)) = next.take() {
+        // `join!` polls the upsert first: its statement is on its way to the connection's
+        // thread while the next one is bound.
+        let (result, bound) = tokio::join!(query.execute(&mut **tx), async { queries.next() });
+        let result = result.map_err(map_err)?;
         if result.rows_affected() != chunk.len() as u64 {
             let foreign = first_found(
                 tx,
@@ -329,6 +384,7 @@ async fn upsert_profiles(
                 None => "a profile of the batch could not be written".to_owned(),
             }));
         }
+        next = bound;
     }
     Ok(())
 }
@@ -642,7 +698,7 @@ impl Store for SqliteStore {
         keys: &[NewKey],
         now: Timestamp,
     ) -> StoreResult<Workspace> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = begin_write(&self.writer).await.map_err(map_err)?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO workspaces (name, created_at) VALUES (?, ?) RETURNING id",
         )
@@ -692,7 +748,7 @@ impl Store for SqliteStore {
         key: &NewKey,
         now: Timestamp,
     ) -> StoreResult<KeyRecord> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = begin_write(&self.writer).await.map_err(map_err)?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = ?")
             .bind(workspace.0)
             .fetch_optional(&mut *tx)
@@ -916,8 +972,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         validate_all(events)?;
         let profiles = embudo_store::appended_event_profiles(batch, events.len())?;
-        let rows = append::EventRow::encode_all(events);
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = begin_write(&self.writer).await.map_err(map_err)?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = ?")
             .bind(workspace.0)
             .fetch_optional(&mut *tx)
@@ -936,27 +991,31 @@ impl Store for SqliteStore {
                 batch.cursor_from
             )));
         }
-        append::insert_processed(&mut tx, workspace, &rows, batch.cursor_from + 1, &profiles)
+        append::insert_processed(&mut tx, workspace, events, batch.cursor_from + 1, &profiles)
             .await?;
         write_processing(&mut tx, batch, EventProfiles::Inserted).await?;
-        // Every event's profile is one its workspace has (merged ones included).
-        let stray: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT e.seq, e.profile_id FROM events e WHERE e.seq > ? AND e.seq <= ? \
-             AND NOT EXISTS (SELECT 1 FROM profiles p \
-             WHERE p.id = e.profile_id AND p.workspace_id = e.workspace_id) \
-             ORDER BY e.seq LIMIT 1",
-        )
-        .bind(batch.cursor_from)
-        .bind(batch.cursor_to)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if let Some((seq, profile)) = stray {
-            return Err(StoreError::Invalid(format!(
-                "event {seq} and profile {profile} are not in one workspace"
-            )));
+        // Every event's profile is one its workspace has (merged ones included): the
+        // batch's own profiles are (their upsert checked it), others are looked up.
+        if !embudo_store::batch_writes_profiles(batch, workspace, &profiles) {
+            let stray: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT e.seq, e.profile_id FROM events e WHERE e.seq > ? AND e.seq <= ? \
+                 AND NOT EXISTS (SELECT 1 FROM profiles p \
+                 WHERE p.id = e.profile_id AND p.workspace_id = e.workspace_id) \
+                 ORDER BY e.seq LIMIT 1",
+            )
+            .bind(batch.cursor_from)
+            .bind(batch.cursor_to)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if let Some((seq, profile)) = stray {
+                return Err(StoreError::Invalid(format!(
+                    "event {seq} and profile {profile} are not in one workspace"
+                )));
+            }
         }
         tx.commit().await.map_err(map_err)?;
+        self.committed();
         Ok(())
     }
 
@@ -967,9 +1026,10 @@ impl Store for SqliteStore {
         n_merges = batch.merges.len(),
     ))]
     async fn commit_processing(&self, batch: &ProcessingBatch) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = begin_write(&self.writer).await.map_err(map_err)?;
         write_processing(&mut tx, batch, EventProfiles::Assign).await?;
         tx.commit().await.map_err(map_err)?;
+        self.committed();
         Ok(())
     }
 
@@ -1209,7 +1269,7 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(workspace = %workspace, kind = %model.kind))]
     async fn save_model(&self, workspace: WorkspaceId, model: &NewModel) -> StoreResult<ModelInfo> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = begin_write(&self.writer).await.map_err(map_err)?;
         // The one writer connection serializes saves, so versions never collide.
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = ?")
             .bind(workspace.0)

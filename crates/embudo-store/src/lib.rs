@@ -270,6 +270,23 @@ pub fn appended_event_profiles(
         .collect()
 }
 
+/// Whether the batch itself writes each of `profiles` into `workspace`: then the batch's own
+/// profile writes (which fail on a profile id of another workspace) show that every one is the
+/// workspace's, and an adapter need not ask the database.
+pub fn batch_writes_profiles(
+    batch: &ProcessingBatch,
+    workspace: WorkspaceId,
+    profiles: &[ProfileId],
+) -> bool {
+    let written: std::collections::HashSet<ProfileId> = batch
+        .profiles
+        .iter()
+        .filter(|profile| profile.workspace_id == workspace)
+        .map(|profile| profile.id)
+        .collect();
+    profiles.iter().all(|id| written.contains(id))
+}
+
 /// A batch's identity links with one per identity, the last one given winning (as if they were
 /// applied in order), in first-seen order: what adapters write in multi-row statements, whose
 /// rows they may apply in any order.

@@ -301,3 +301,41 @@ async fn concurrent_callers_each_get_their_own_answer() {
         }
     }
 }
+
+#[tokio::test]
+async fn two_processes_on_one_database_append_at_once_and_both_succeed() {
+    for test in TestStore::all().await {
+        let backend = test.backend;
+        // A second store on the same database, as `embudo import` beside a running server.
+        let other = test.reopen().await.unwrap();
+        let ws = workspace(&*test.store, "shop").await.id;
+        let mut tasks = Vec::new();
+        for (name, store) in [("serve", Arc::clone(&test.store)), ("import", other)] {
+            tasks.push(tokio::spawn(async move {
+                for round in 0..25 {
+                    let events = realistic_events(&format!("{name}-{round}"), 40);
+                    let statuses = store
+                        .append_events(ws, &events)
+                        .await
+                        .map_err(|error| format!("{name}, round {round}: {error}"))?;
+                    if statuses.contains(&AppendStatus::Duplicate) {
+                        return Err(format!(
+                            "{name}, round {round}: a new event was a duplicate"
+                        ));
+                    }
+                }
+                Ok::<_, String>(())
+            }));
+        }
+        for task in tasks {
+            task.await
+                .unwrap()
+                .unwrap_or_else(|error| panic!("{backend}: {error}"));
+        }
+        assert_eq!(
+            test.store.log_count(0, i64::MAX).await.unwrap(),
+            2 * 25 * 40,
+            "{backend}"
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! Checkpoints beside the writer: a connection of its own copies the WAL's pages into the
+//! database file, so that a commit does not wait for a checkpoint.
+//!
+//! By default SQLite checkpoints in the committing connection once the WAL holds 1000 pages:
+//! the commit that crosses the mark copies the WAL into the database file and syncs it before
+//! it returns, on the single writer's time. Here the writer's mark is raised
+//! ([`WRITER_AUTOCHECKPOINT`]) and a task runs a `PASSIVE` checkpoint whenever a write path
+//! nudges it after a commit, and at least every [`INTERVAL`]. A passive checkpoint never
+//! blocks the writer. The writer's own checkpoint at the raised mark still runs when writes
+//! outpace the task; it then finds little left to copy, and a WAL starts over from its
+//! beginning only once a checkpoint has copied all of it, which keeps the file bounded.
+
+use std::time::Duration;
+
+use sqlx::sqlite::SqlitePool;
+use tokio::sync::mpsc;
+
+/// The writer's own checkpoint mark, in pages (SQLite's default is 1000).
+pub(crate) const WRITER_AUTOCHECKPOINT: u32 = 16_384;
+
+/// The longest a committed page waits for the task when no write path nudges it.
+const INTERVAL: Duration = Duration::from_secs(1);
+
+/// Nudges the checkpointing task; the task ends when the last clone is dropped or its pool is
+/// closed.
+#[derive(Debug, Clone)]
+pub(crate) struct Checkpointer {
+    nudges: mpsc::Sender<()>,
+    pool: SqlitePool,
+}
+
+impl Checkpointer {
+    /// Starts the task on `pool`, a connection that may write the database file.
+    pub(crate) fn start(pool: SqlitePool) -> Checkpointer {
+        // One waiting nudge is enough: the next checkpoint copies everything committed.
+        let (nudges, receiver) = mpsc::channel(1);
+        tokio::spawn(run(pool.clone(), receiver));
+        Checkpointer { nudges, pool }
+    }
+
+    /// Asks for a checkpoint soon (after a commit). Never waits.
+    pub(crate) fn nudge(&self) {
+        let _ = self.nudges.try_send(());
+    }
+
+    /// Closes the task's connection, waiting for a checkpoint in progress.
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn run(pool: SqlitePool, mut nudges: mpsc::Receiver<()>) {
+    loop {
+        tokio::select! {
+            nudge = nudges.recv() => {
+                if nudge.is_none() {
+                    break;
+                }
+            }
+            () = tokio::time::sleep(INTERVAL) => {}
+        }
+        if pool.is_closed() {
+            break;
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            // The writer's own checkpoint still bounds the WAL.
+            tracing::warn!(%error, "background checkpoint failed");
+        }
+    }
+    pool.close().await;
+}
