@@ -158,12 +158,25 @@ impl Embudo {
     }
 
     /// A refund or cancellation of an order stored by an earlier step carries no lines: the
-    /// upsert must keep the lines already stored (or about to be, in `overlay`).
+    /// upsert must keep the lines already stored (or about to be, in `overlay`). A person's
+    /// stored orders are read once per step, however many of them the step refunds.
     async fn keep_stored_order_lines(
         &self,
         batch: &mut ProcessingBatch,
         overlay: Option<&Overlay>,
     ) -> Result<()> {
+        // The last record of an order in the batch being written is the one it writes.
+        let pending: HashMap<(WorkspaceId, &str), &OrderRecord> = overlay
+            .map(|overlay| {
+                overlay
+                    .batch
+                    .orders
+                    .iter()
+                    .map(|order| ((order.workspace_id, order.order_id.as_str()), order))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut stored: HashMap<(WorkspaceId, ProfileId), Vec<OrderRecord>> = HashMap::new();
         for record in batch
             .orders
             .iter_mut()
@@ -172,25 +185,24 @@ impl Embudo {
             let Some(profile) = record.profile_id else {
                 continue;
             };
-            let pending = overlay.and_then(|overlay| {
-                overlay.batch.orders.iter().rev().find(|order| {
-                    order.workspace_id == record.workspace_id && order.order_id == record.order_id
-                })
-            });
-            if let Some(pending) = pending {
+            if let Some(pending) = pending.get(&(record.workspace_id, record.order_id.as_str())) {
                 record.lines = pending.lines.clone();
                 continue;
             }
-            let stored = self
-                .inner
-                .store
-                .profile_orders(record.workspace_id, profile)
-                .await?;
-            if let Some(found) = stored
-                .into_iter()
+            let orders = match stored.entry((record.workspace_id, profile)) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => entry.insert(
+                    self.inner
+                        .store
+                        .profile_orders(record.workspace_id, profile)
+                        .await?,
+                ),
+            };
+            if let Some(found) = orders
+                .iter()
                 .find(|order| order.order_id == record.order_id)
             {
-                record.lines = found.lines;
+                record.lines = found.lines.clone();
             }
         }
         Ok(())
@@ -297,6 +309,8 @@ struct WorkspaceWork {
     /// Events of this share after the one being applied: with it, a bound on the profiles the
     /// share may still create.
     remaining: usize,
+    /// Where this share's orders are in the batch's order records.
+    orders: HashMap<String, usize>,
 }
 
 /// At most this many profile ids are reserved at once.
@@ -466,6 +480,7 @@ impl WorkspaceWork {
             created: 0,
             ids: block,
             remaining: events.len(),
+            orders: HashMap::new(),
         })
     }
 
@@ -590,7 +605,14 @@ impl WorkspaceWork {
             profile.last_seen = profile.last_seen.max(event.timestamp);
         }
         profile.updated_at = now;
-        order_records(self.workspace, target, &action, profile, batch);
+        order_records(
+            self.workspace,
+            target,
+            &action,
+            profile,
+            batch,
+            &mut self.orders,
+        );
         batch.event_profiles.push((logged.seq, target));
         self.touched.insert(target);
         Ok(())
@@ -854,6 +876,7 @@ fn order_records(
     action: &Action,
     profile: &ProfileRecord,
     batch: &mut ProcessingBatch,
+    index: &mut HashMap<String, usize>,
 ) {
     let (order_id, lines) = match action {
         Action::OrderCompleted(order) => (&order.order_id, order.lines.clone()),
@@ -864,22 +887,14 @@ fn order_records(
     let Some(facts) = profile.aggregates.orders.get(order_id) else {
         return;
     };
-    // Keep the lines of an order already in this batch when a refund follows it.
-    let lines = if lines.is_empty() {
-        batch
-            .orders
-            .iter()
-            .rev()
-            .find(|record| &record.order_id == order_id)
-            .map(|record| record.lines.clone())
-            .unwrap_or_default()
-    } else {
-        lines
+    // One record per order in a batch, the latest; a refund keeps the lines of the order
+    // already in this batch.
+    let existing = index.get(order_id).copied();
+    let lines = match existing {
+        Some(at) if lines.is_empty() => std::mem::take(&mut batch.orders[at].lines),
+        _ => lines,
     };
-    batch
-        .orders
-        .retain(|record| &record.order_id != order_id || record.workspace_id != workspace);
-    batch.orders.push(OrderRecord {
+    let record = OrderRecord {
         workspace_id: workspace,
         order_id: order_id.clone(),
         profile_id: Some(profile_id),
@@ -889,7 +904,14 @@ fn order_records(
         lines,
         refunded: facts.refunded,
         cancelled: facts.cancelled,
-    });
+    };
+    match existing {
+        Some(at) => batch.orders[at] = record,
+        None => {
+            index.insert(order_id.clone(), batch.orders.len());
+            batch.orders.push(record);
+        }
+    }
 }
 
 /// What the phase engine needs to know beside the state. Consent to e-mail: an address is known

@@ -314,3 +314,58 @@ async fn a_batch_is_computed_on_top_of_one_not_yet_stored() {
         assert_eq!(bulk, ordinary);
     }
 }
+
+#[tokio::test]
+async fn orders_refunded_in_their_own_batch_keep_their_lines_and_are_stored_once() {
+    let shop = Shop::new().await;
+    let refund = |id: &str, minutes: i64, order_id: &str| {
+        track(
+            id,
+            "x1",
+            minutes,
+            "Order Refunded",
+            &[
+                ("order_id", Value::from(order_id)),
+                ("total", Value::Number(10.0)),
+            ],
+        )
+    };
+    // Both ways into the store: a bulk batch, and the ordinary path of appending and then
+    // processing.
+    let batch = vec![
+        order("1", "x1", 1, "o-1"),
+        order("2", "x1", 2, "o-2"),
+        refund("3", 3, "o-1"),
+        order("4", "x2", 4, "o-3"),
+        refund("5", 5, "o-1"),
+    ];
+    let mut loader = shop.embudo.bulk_load(shop.workspace, 1_000);
+    loader.push(batch).await.unwrap();
+    loader.finish().await.unwrap();
+    let later = vec![order("6", "x1", 10, "o-4"), refund("7", 11, "o-4")];
+    shop.embudo.ingest(shop.workspace, &later).await.unwrap();
+    shop.embudo.process_all().await.unwrap();
+
+    let store = shop.embudo.store();
+    let x1 = store
+        .profile_by_identity(shop.workspace, IdentityKind::Anonymous, "x1")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut orders: Vec<_> = store
+        .profile_orders(shop.workspace, x1.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.order_id, o.lines.len(), o.refunded))
+        .collect();
+    orders.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        orders,
+        vec![
+            ("o-1".to_owned(), 1, 20.0),
+            ("o-2".to_owned(), 1, 0.0),
+            ("o-4".to_owned(), 1, 10.0),
+        ]
+    );
+}
