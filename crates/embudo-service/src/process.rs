@@ -16,7 +16,8 @@ use embudo_core::phase::{self, Classification, PhaseState};
 use embudo_core::{Event, EventKind, Timestamp, Value};
 use embudo_store::{
     ConflictRecord, IdentityKind, IdentityLink, IdentityQuery, LoggedEvent, Merge, OrderRecord,
-    ProcessingBatch, ProfileId, ProfileRecord, ProfileSummary, TransitionRecord, WorkspaceId,
+    ProcessingBatch, ProfileId, ProfileRecord, ProfileSummary, StoreError, TransitionRecord,
+    WorkspaceId,
 };
 
 use embudo_config::{AudienceInput, Audiences};
@@ -76,42 +77,56 @@ impl Embudo {
     /// One step of at most `batch_size` events; the events come from `ahead` when it starts at
     /// the cursor. With `read_ahead`, the next step's events are read while this one commits
     /// (the log after the step is immutable: only what the step covers is written) and returned.
+    ///
+    /// Another process on the same database (`embudo import` beside `serve`) has a processor
+    /// of its own: when it moves the cursor first, the store refuses this step's commit and
+    /// the step starts again from the new cursor.
     async fn process_step(
         &self,
         batch_size: usize,
-        ahead: Option<ReadAhead>,
+        mut ahead: Option<ReadAhead>,
         read_ahead: bool,
     ) -> Result<(ProcessOutcome, Option<ReadAhead>)> {
         let _step = self.inner.processing.lock().await;
         let store = &self.inner.store;
-        let cursor = store.cursor(PROFILES_CURSOR).await?;
         let limit = u32::try_from(batch_size.max(1)).unwrap_or(u32::MAX);
-        let log = match ahead {
-            Some(ahead) if ahead.after == cursor => ahead.log,
-            // Someone else moved the cursor meanwhile: what was read ahead is stale.
-            _ => store.read_log(cursor, limit).await?,
-        };
-        if log.is_empty() {
-            return Ok((ProcessOutcome::default(), None));
+        loop {
+            let cursor = store.cursor(PROFILES_CURSOR).await?;
+            let log = match ahead.take() {
+                Some(ahead) if ahead.after == cursor => ahead.log,
+                // Someone else moved the cursor meanwhile: what was read ahead is stale.
+                _ => store.read_log(cursor, limit).await?,
+            };
+            if log.is_empty() {
+                return Ok((ProcessOutcome::default(), None));
+            }
+            let (batch, outcome) = self
+                .compute_step(cursor, &log, None, &mut IdBlock::default())
+                .await?;
+            let (committed, next) = if read_ahead {
+                let (committed, next) = tokio::join!(
+                    store.commit_processing(&batch),
+                    store.read_log(batch.cursor_to, limit)
+                );
+                // A failed read-ahead is not this step's failure: the next step reads again.
+                let next = next.ok().map(|log| ReadAhead {
+                    after: batch.cursor_to,
+                    log,
+                });
+                (committed, next)
+            } else {
+                (store.commit_processing(&batch).await, None)
+            };
+            match committed {
+                Ok(()) => return Ok((outcome, next)),
+                Err(StoreError::Conflict(reason))
+                    if store.cursor(PROFILES_CURSOR).await? != cursor =>
+                {
+                    tracing::debug!(%reason, "another processor moved the cursor; step again");
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
-        let (batch, outcome) = self
-            .compute_step(cursor, &log, None, &mut IdBlock::default())
-            .await?;
-        if !read_ahead {
-            store.commit_processing(&batch).await?;
-            return Ok((outcome, None));
-        }
-        let (committed, next) = tokio::join!(
-            store.commit_processing(&batch),
-            store.read_log(batch.cursor_to, limit)
-        );
-        committed?;
-        // A failed read-ahead is not this step's failure: the next step reads again.
-        let next = next.ok().map(|log| ReadAhead {
-            after: batch.cursor_to,
-            log,
-        });
-        Ok((outcome, next))
     }
 
     /// Computes one step over `log` (the events right after `cursor`, in order) in memory:

@@ -209,3 +209,62 @@ async fn an_import_processes_what_it_appends_and_whatever_waited_before_it() {
     assert_eq!((receipt.duplicates, outcome.events), (2, 0));
     assert_eq!(n_events(&shop, "ana").await, Some(3));
 }
+
+/// `embudo import` beside `serve`: two processes on one database, each with its own
+/// processor, append and process at once. The one whose commit finds the cursor moved steps
+/// again from there; neither fails, and every event ends in a profile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_processing_one_database_both_finish() {
+    use std::sync::Arc;
+
+    use crate::test_support::{START, track_event};
+    use crate::{Embudo, FixedClock};
+    use embudo_core::Timestamp;
+    use embudo_store_sqlite::SqliteStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("embudo.db").display());
+    let clock = Arc::new(FixedClock::new(Timestamp::parse(START).unwrap()));
+    let open = || async {
+        let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
+        Embudo::new(store, clock.clone(), ServiceSettings::default())
+    };
+    let (serve, import) = (open().await, open().await);
+    let workspace = serve.create_workspace("tienda").await.unwrap().workspace.id;
+    let run = |embudo: Embudo, name: &'static str| async move {
+        for round in 0..20 {
+            let events = (0..40)
+                .map(|i| {
+                    track_event(
+                        format!("{name}-{round}-{i}"),
+                        &format!("{name}-{}", i % 7),
+                        Timestamp::parse(START).unwrap(),
+                        "Product Viewed",
+                        crate::test_support::properties_of(&[("product_id", Value::from("p1"))]),
+                    )
+                })
+                .collect();
+            embudo
+                .ingest_and_process(workspace, events, 15)
+                .await
+                .map_err(|error| format!("{name}, round {round}: {error}"))?;
+        }
+        Ok::<_, String>(())
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(run(serve.clone(), "serve")),
+        tokio::spawn(run(import, "import"))
+    );
+    a.unwrap().unwrap();
+    b.unwrap().unwrap();
+
+    let store = serve.store();
+    let head = store.log_head().await.unwrap();
+    assert_eq!(head, 2 * 20 * 40);
+    assert_eq!(
+        store.cursor(crate::process::PROFILES_CURSOR).await.unwrap(),
+        head
+    );
+    let log = store.read_log(0, 10_000).await.unwrap();
+    assert!(log.iter().all(|logged| logged.profile_id.is_some()));
+}
