@@ -133,19 +133,26 @@ pub(crate) fn minimize<O: Objective>(
             .with_tolerance_grad(options.gradient_tolerance)
             .and_then(|s| s.with_tolerance_cost(cost_noise))
             .map_err(|e| optimizer_error(model, iterations, &e))?;
-        let result = Executor::new(problem, solver)
+        let run = Executor::new(problem, solver)
             .configure(|state| state.param(theta.clone()).max_iters(remaining))
             .timer(false)
-            .run()
-            .map_err(|e| optimizer_error(model, iterations, &e))?;
+            .run();
+        let timed_out = |iterations| BtydError::TimedOut {
+            model,
+            seconds: started.elapsed().as_secs_f64(),
+            iterations,
+        };
+        let past_deadline = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
+        let result = match run {
+            Ok(result) => result,
+            // The walls past the deadline can make the line search fail.
+            Err(_) if past_deadline() => return Err(timed_out(iterations)),
+            Err(e) => return Err(optimizer_error(model, iterations, &e)),
+        };
         let state = result.state();
         iterations += state.get_iter().max(1);
-        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            return Err(BtydError::TimedOut {
-                model,
-                seconds: started.elapsed().as_secs_f64(),
-                iterations,
-            });
+        if past_deadline() {
+            return Err(timed_out(iterations));
         }
         if let Some(best) = state.get_best_param() {
             theta.clone_from(best);
