@@ -180,6 +180,9 @@ impl Embudo {
         batch: &mut ProcessingBatch,
         overlay: Option<&Overlay>,
     ) -> Result<()> {
+        if batch.orders.iter().all(|record| !record.lines.is_empty()) {
+            return Ok(());
+        }
         // The last record of an order in the batch being written is the one it writes.
         let pending: HashMap<(WorkspaceId, &str), &OrderRecord> = overlay
             .map(|overlay| {
@@ -434,8 +437,10 @@ impl WorkspaceWork {
             emails: &emails,
         };
         let matches = store.candidates(workspace, query).await?;
-        // With room for the identities of new people (see the maps' sizes below).
-        let mut identities = HashMap::with_capacity(matches.len() + events.len() / 4);
+        // The maps are sized so that they do not grow step by step: what is loaded, and new
+        // people for a quarter of the events (REES46: 26 %).
+        let new_people = events.len() / 4;
+        let mut identities = HashMap::with_capacity(matches.len() + new_people);
         let mut ids: Vec<ProfileId> = Vec::with_capacity(matches.len());
         let block = std::mem::take(reserved);
         for found in matches {
@@ -481,10 +486,8 @@ impl WorkspaceWork {
             }
         }
         let bank = crate::questions::bank_for_step(embudo, workspace, events).await?;
-        // Sized for the profiles the share may touch, so that the maps do not grow step by
-        // step: those loaded, and new people for a quarter of the events (REES46: 26 %).
-        let touched = profiles.len() + events.len() / 4;
-        profiles.reserve(events.len() / 4);
+        let touched = profiles.len() + new_people;
+        profiles.reserve(new_people);
         Ok(WorkspaceWork {
             workspace,
             profiles,

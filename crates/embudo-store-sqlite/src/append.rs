@@ -19,7 +19,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::Checkpointer;
-use crate::map_err;
+use crate::{Query, Statements, map_err};
 
 /// Events per `INSERT` statement (14 or 15 bound values each; SQLite allows 32766).
 const APPEND_CHUNK: usize = 500;
@@ -229,14 +229,14 @@ async fn insert_rows(
     head: i64,
 ) -> StoreResult<Vec<AppendStatus>> {
     let mut statuses = vec![AppendStatus::Duplicate; rows.len()];
-    let statements = &Statements::new(rows.len(), |n_rows| insert_sql(n_rows, false));
+    let statements = &Statements::new(rows.len(), APPEND_CHUNK, |n_rows| insert_sql(n_rows, false));
     let mut rows = rows.into_iter();
     let mut seq = head + 1;
     let mut queries = std::iter::from_fn(move || {
         if rows.len() == 0 {
             return None;
         }
-        let mut query = statements.query(rows.len());
+        let mut query = statements.query(rows.len().min(APPEND_CHUNK));
         for row in rows.by_ref().take(APPEND_CHUNK) {
             query = bind_row(query, seq, workspace, row);
             seq += 1;
@@ -274,7 +274,9 @@ pub(crate) async fn insert_processed(
     first_seq: i64,
     profiles: &[ProfileId],
 ) -> StoreResult<()> {
-    let statements = Statements::new(events.len(), |n_rows| insert_sql(n_rows, true));
+    let statements = Statements::new(events.len(), APPEND_CHUNK, |n_rows| {
+        insert_sql(n_rows, true)
+    });
     let mut queries = events
         .chunks(APPEND_CHUNK)
         .zip(profiles.chunks(APPEND_CHUNK))
@@ -300,33 +302,6 @@ pub(crate) async fn insert_processed(
     }
     Ok(())
 }
-
-/// The insert statements of `n_rows` rows in chunks of [`APPEND_CHUNK`]: one text for the full
-/// chunks, one for the last.
-struct Statements {
-    full: String,
-    last: String,
-}
-
-impl Statements {
-    fn new(n_rows: usize, sql: impl Fn(usize) -> String) -> Statements {
-        Statements {
-            full: sql(APPEND_CHUNK),
-            last: sql((n_rows % APPEND_CHUNK).max(1)),
-        }
-    }
-
-    /// The statement for the chunk that starts with `remaining` rows left.
-    fn query(&self, remaining: usize) -> Query<'_> {
-        if remaining >= APPEND_CHUNK {
-            sqlx::query(&self.full)
-        } else {
-            sqlx::query(&self.last)
-        }
-    }
-}
-
-type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 /// Binds one row's values, in the column order of [`insert_sql`]. The texts move into the
 /// statement's arguments (borrowed ones would be copied on their way to the connection).

@@ -252,10 +252,10 @@ enum Bind {
     Text(String),
 }
 
-fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    binds: Vec<Bind>,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+/// A query with its bound values.
+pub(crate) type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_all<'q>(mut query: Query<'q>, binds: Vec<Bind>) -> Query<'q> {
     for bind in binds {
         query = match bind {
             Bind::Int(value) => query.bind(value),
@@ -301,6 +301,33 @@ pub(crate) fn placeholders(n_rows: usize, n_columns: usize) -> String {
     out
 }
 
+/// The texts of a multi-row statement over `n_rows` rows in chunks of `chunk`: one for the
+/// full chunks, one for the last (a statement is prepared once per text and cached).
+pub(crate) struct Statements {
+    chunk: usize,
+    full: String,
+    last: String,
+}
+
+impl Statements {
+    pub(crate) fn new(n_rows: usize, chunk: usize, sql: impl Fn(usize) -> String) -> Statements {
+        Statements {
+            chunk,
+            full: sql(chunk),
+            last: sql((n_rows % chunk).max(1)),
+        }
+    }
+
+    /// The statement for a chunk of `n_rows` rows.
+    pub(crate) fn query(&self, n_rows: usize) -> Query<'_> {
+        sqlx::query(if n_rows == self.chunk {
+            &self.full
+        } else {
+            &self.last
+        })
+    }
+}
+
 /// Rows per multi-row statement when committing a processing batch (at most 21 bound values a
 /// row; SQLite allows 32766 a statement). One statement a chunk instead of one a row: each
 /// statement is a round trip to the connection's thread.
@@ -313,7 +340,7 @@ async fn upsert_profiles(
     tx: &mut Transaction<'_, Sqlite>,
     profiles: &[ProfileRecord],
 ) -> StoreResult<()> {
-    let sql = |n_rows| {
+    let statements = Statements::new(profiles.len(), WRITE_CHUNK, |n_rows| {
         format!(
             "INSERT INTO profiles (id, workspace_id, user_id, email, anonymous_ids, traits, \
              aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, \
@@ -330,15 +357,10 @@ async fn upsert_profiles(
              WHERE profiles.workspace_id = excluded.workspace_id",
             placeholders(n_rows, 21)
         )
-    };
-    let (full, last) = (sql(WRITE_CHUNK), sql((profiles.len() % WRITE_CHUNK).max(1)));
+    });
     // Owned values: borrowed ones would be copied on their way to the connection's thread.
     let mut queries = profiles.chunks(WRITE_CHUNK).map(|chunk| {
-        let mut query = sqlx::query(if chunk.len() == WRITE_CHUNK {
-            &full
-        } else {
-            &last
-        });
+        let mut query = statements.query(chunk.len());
         for profile in chunk {
             let summary = &profile.summary;
             query = query
