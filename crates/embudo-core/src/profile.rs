@@ -10,36 +10,81 @@ use crate::time::Timestamp;
 pub const MAX_REMEMBERED_PRODUCTS: usize = 500;
 
 /// Counts and sums over a profile's whole history.
+///
+/// Serialized (the stored form, written with every profile a step touches) without its zero,
+/// empty and absent fields, which read back as their defaults: most people have no orders,
+/// carts or page views, and those fields were a fifth of the text.
 #[derive(Debug, Clone, PartialEq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default)
+)]
 pub struct Aggregates {
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub first_seen: Option<Timestamp>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub last_seen: Option<Timestamp>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "is_zero"))]
     pub n_events: u64,
     /// Per event name: the track event's name, or `page`, `screen`, `identify`, `group`, `alias`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "BTreeMap::is_empty"))]
     pub event_counts: BTreeMap<String, u64>,
     /// Page views per page category.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "BTreeMap::is_empty"))]
     pub page_counts: BTreeMap<PageCategory, u64>,
     /// Distinct products viewed (at most [`MAX_REMEMBERED_PRODUCTS`] remembered).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "BTreeSet::is_empty"))]
     pub products_viewed: BTreeSet<String>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "is_zero"))]
     pub n_distinct_products_viewed: u64,
     /// Product views per product category.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "BTreeMap::is_empty"))]
     pub categories_viewed: BTreeMap<String, u64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "is_zero"))]
     pub n_cart_adds: u64,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "is_zero"))]
     pub n_checkouts: u64,
     /// Orders by id, with what was refunded of each.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "BTreeMap::is_empty"))]
     pub orders: BTreeMap<String, OrderFacts>,
 }
 
-/// What the aggregates remember of one order.
+#[cfg(feature = "serde")]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What the aggregates remember of one order (serialized without a zero refund, a `false`
+/// cancellation or an absent currency).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OrderFacts {
     pub placed_at: Timestamp,
     pub total: f64,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "is_no_refund")
+    )]
     pub refunded: f64,
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "is_false"))]
     pub cancelled: bool,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub currency: Option<String>,
+}
+
+#[cfg(feature = "serde")]
+fn is_no_refund(refunded: &f64) -> bool {
+    // Bit-exact: a negative zero is written, so that it reads back as itself.
+    refunded.to_bits() == 0
+}
+
+#[cfg(feature = "serde")]
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 impl OrderFacts {

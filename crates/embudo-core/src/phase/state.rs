@@ -40,10 +40,12 @@ pub struct PhaseState {
 }
 
 /// The stored form of [`PhaseState`]: only the signals that ever moved, one row each,
-/// `[signal, level, last_ms, count, first_ms]`, with `NEVER` as `null`. The state is written
-/// with every profile and a person moves a few of the 19 signals: four full arrays made up most
-/// of its text. The older forms (four full arrays, `NEVER` as `null` or as its number) still
-/// read.
+/// `[signal, level, last_ms, count, first_ms]`, with `NEVER` as `null`; the focus groups as
+/// rows too, `[key, level, last_ms, streak_start_ms, streak_views]`; an empty ledger left out.
+/// The state is written with every profile and a person moves a few of the 19 signals: four
+/// full arrays made up most of its text, and the groups' field names half of what remained. The
+/// older forms (four full arrays, `NEVER` as `null` or as its number, groups as objects, every
+/// ledger field written) still read.
 #[cfg(feature = "serde")]
 mod stored {
     use serde::{Deserialize, Serialize, Serializer};
@@ -57,13 +59,24 @@ mod stored {
         (ms != NEVER).then_some(ms)
     }
 
+    /// One focus group: key, level, last time, streak start, streak views.
+    type GroupRow<'a> = (&'a str, f32, i64, i64, u32);
+
     #[derive(Serialize)]
     struct Write<'a> {
         signals: Vec<Row>,
-        groups: &'a [FocusGroup],
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        groups: Vec<GroupRow<'a>>,
+        #[serde(skip_serializing_if = "<[OrderMark]>::is_empty")]
         orders: &'a [OrderMark],
+        #[serde(skip_serializing_if = "is_zero")]
         older_kept_orders: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
         older_first_order_ms: Option<i64>,
+    }
+
+    fn is_zero(n: &u32) -> bool {
+        *n == 0
     }
 
     impl Serialize for PhaseState {
@@ -87,7 +100,19 @@ mod stored {
                 .collect();
             Write {
                 signals,
-                groups: &self.groups,
+                groups: self
+                    .groups
+                    .iter()
+                    .map(|group| {
+                        (
+                            group.key.as_str(),
+                            group.level,
+                            group.last_ms,
+                            group.streak_start_ms,
+                            group.streak_views,
+                        )
+                    })
+                    .collect(),
                 orders: &self.orders,
                 older_kept_orders: self.older_kept_orders,
                 older_first_order_ms: to_option(self.older_first_order_ms),
@@ -109,9 +134,14 @@ mod stored {
         counts: Option<[u32; N_SIGNALS]>,
         #[serde(default)]
         first_ms: Option<[Option<i64>; N_SIGNALS]>,
+        /// Rows, or (older) objects with named fields: the derived reading takes both.
+        #[serde(default)]
         groups: Vec<FocusGroup>,
+        #[serde(default)]
         orders: Vec<OrderMark>,
+        #[serde(default)]
         older_kept_orders: u32,
+        #[serde(default)]
         older_first_order_ms: Option<i64>,
     }
 
@@ -147,7 +177,7 @@ mod stored {
 
 /// Decayed product-view count of one category (`c:` + name) or brand (`b:` + name).
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 pub(crate) struct FocusGroup {
     pub(crate) key: String,
     pub(crate) level: f32,

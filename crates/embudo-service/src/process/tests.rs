@@ -82,7 +82,11 @@ fn the_engine_state_is_stored_compactly_and_the_older_text_still_reads() {
         "ana",
         embudo_core::Timestamp::from_secs(1_000),
         "Product Viewed",
-        crate::test_support::properties_of(&[("product_id", Value::from("p1"))]),
+        crate::test_support::properties_of(&[
+            ("product_id", Value::from("p1")),
+            ("category", Value::from("zapatillas")),
+            ("brand", Value::from("acme")),
+        ]),
     );
     let mut state = PhaseState::default();
     let action = event.action(&Default::default()).unwrap();
@@ -103,8 +107,40 @@ fn the_engine_state_is_stored_compactly_and_the_older_text_still_reads() {
         !signals.is_empty() && signals.len() < 19,
         "only the signals that moved are written: {text}"
     );
+    let groups = json["phase"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "a category and a brand: {text}");
+    assert!(
+        groups.iter().all(serde_json::Value::is_array),
+        "groups are rows: {text}"
+    );
+    assert!(
+        json["phase"].get("orders").is_none() && json["phase"].get("older_kept_orders").is_none(),
+        "an empty ledger is left out: {text}"
+    );
     let read = crate::process::EngineState::parse(&text);
     assert_eq!(read.phase.as_ref(), Some(&state));
+
+    // The older forms of the groups (objects) and the ledger (every field written).
+    let mut older = json.clone();
+    let phase = older["phase"].as_object_mut().unwrap();
+    let objects: Vec<serde_json::Value> = groups
+        .iter()
+        .map(|row| {
+            serde_json::json!({
+                "key": row[0],
+                "level": row[1],
+                "last_ms": row[2],
+                "streak_start_ms": row[3],
+                "streak_views": row[4],
+            })
+        })
+        .collect();
+    phase.insert("groups".to_owned(), objects.into());
+    phase.insert("orders".to_owned(), serde_json::json!([]));
+    phase.insert("older_kept_orders".to_owned(), serde_json::json!(0));
+    phase.insert("older_first_order_ms".to_owned(), serde_json::Value::Null);
+    let read = crate::process::EngineState::parse(&older.to_string());
+    assert_eq!(read.phase.as_ref(), Some(&state), "{older}");
 
     // The older form: four arrays with every signal, `NEVER` as null, or (older still) as
     // i64::MIN.

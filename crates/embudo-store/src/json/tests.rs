@@ -65,8 +65,32 @@ fn traits_lines_and_aggregates_round_trip() {
     };
     aggregates.event_counts.insert("page".to_owned(), 4);
     assert_eq!(
+        aggregates_to_json(&aggregates),
+        r#"{"n_events":4,"event_counts":{"page":4}}"#,
+        "zero, empty and absent fields are left out"
+    );
+    assert_eq!(
         aggregates_from_json(&aggregates_to_json(&aggregates)).unwrap(),
         aggregates
     );
+    aggregates.orders.insert(
+        "o-1".to_owned(),
+        embudo_core::profile::OrderFacts {
+            placed_at: Timestamp::from_millis(1_000),
+            total: 20.0,
+            refunded: 0.0,
+            cancelled: false,
+            currency: None,
+        },
+    );
+    let text = aggregates_to_json(&aggregates);
+    assert!(
+        text.contains(r#""o-1":{"placed_at":1000,"total":20.0}"#),
+        "{text}"
+    );
+    assert_eq!(aggregates_from_json(&text).unwrap(), aggregates);
+    // The older form, every field written, still reads.
+    let older = r#"{"first_seen":null,"last_seen":null,"n_events":4,"event_counts":{"page":4},"page_counts":{},"products_viewed":[],"n_distinct_products_viewed":0,"categories_viewed":{},"n_cart_adds":0,"n_checkouts":0,"orders":{"o-1":{"placed_at":1000,"total":20.0,"refunded":0.0,"cancelled":false,"currency":null}}}"#;
+    assert_eq!(aggregates_from_json(older).unwrap(), aggregates);
     assert!(value_from_json("{").is_err());
 }
