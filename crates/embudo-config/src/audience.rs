@@ -37,6 +37,8 @@ pub struct Audience {
     pub condition: String,
     pub fit: Fit,
     program: Arc<Program>,
+    /// What the condition and the fit read of a profile.
+    reads: Reads,
 }
 
 /// The fit of a matched audience: a constant or a CEL expression (clamped to [0, 1]).
@@ -47,6 +49,120 @@ pub enum Fit {
         source: String,
         program: Arc<Program>,
     },
+}
+
+/// The fields of `aggregates` a condition can read, in the order of their bits in
+/// [`Reads::aggregates`].
+const AGGREGATE_FIELDS: [&str; 12] = [
+    "n_events",
+    "n_orders",
+    "revenue",
+    "n_cart_adds",
+    "n_checkouts",
+    "n_distinct_products_viewed",
+    "days_since_first_seen",
+    "days_since_last_seen",
+    "days_since_last_order",
+    "page_counts",
+    "event_counts",
+    "categories_viewed",
+];
+const ALL_AGGREGATES: u16 = (1 << AGGREGATE_FIELDS.len()) - 1;
+
+/// What a program reads of a profile: whether it reads `traits`, and which fields of
+/// `aggregates` (a bit per [`AGGREGATE_FIELDS`] entry). An evaluation converts only those into
+/// CEL values: converting every field for every profile was most of the evaluation's cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Reads {
+    traits: bool,
+    aggregates: u16,
+}
+
+impl Reads {
+    fn of(source: &str, program: &Program) -> Reads {
+        // The source compiled already, so it parses; should it not, everything is read.
+        let aggregates =
+            cel_parser::Parser::default()
+                .parse(source)
+                .map_or(ALL_AGGREGATES, |expression| {
+                    let mut mask = 0;
+                    aggregate_fields(&expression, &mut mask);
+                    mask
+                });
+        Reads {
+            traits: program.references().has_variable("traits"),
+            aggregates,
+        }
+    }
+
+    fn union(self, other: Reads) -> Reads {
+        Reads {
+            traits: self.traits || other.traits,
+            aggregates: self.aggregates | other.aggregates,
+        }
+    }
+}
+
+/// Adds to `mask` the `aggregates` fields that `expression` selects by name; `aggregates` used
+/// any other way (indexed, passed to a function, iterated) reads every field.
+fn aggregate_fields(expression: &cel_parser::Expression, mask: &mut u16) {
+    use cel_parser::ast::{EntryExpr, Expr};
+
+    match &expression.expr {
+        Expr::Select(select) => match &select.operand.expr {
+            Expr::Ident(name) if name == "aggregates" => {
+                // An unknown field reads nothing: it fails (or `has` is false) either way.
+                if let Some(bit) = AGGREGATE_FIELDS
+                    .iter()
+                    .position(|field| *field == select.field)
+                {
+                    *mask |= 1 << bit;
+                }
+            }
+            _ => aggregate_fields(&select.operand, mask),
+        },
+        Expr::Ident(name) if name == "aggregates" => *mask = ALL_AGGREGATES,
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                aggregate_fields(target, mask);
+            }
+            for argument in &call.args {
+                aggregate_fields(argument, mask);
+            }
+        }
+        Expr::Comprehension(comprehension) => {
+            for part in [
+                &comprehension.iter_range,
+                &comprehension.accu_init,
+                &comprehension.loop_cond,
+                &comprehension.loop_step,
+                &comprehension.result,
+            ] {
+                aggregate_fields(part, mask);
+            }
+        }
+        Expr::List(list) => {
+            for element in &list.elements {
+                aggregate_fields(element, mask);
+            }
+        }
+        Expr::Map(map) => {
+            for entry in &map.entries {
+                if let EntryExpr::MapEntry(entry) = &entry.expr {
+                    aggregate_fields(&entry.key, mask);
+                    aggregate_fields(&entry.value, mask);
+                }
+            }
+        }
+        Expr::Struct(structure) => {
+            for entry in &structure.entries {
+                if let EntryExpr::StructField(field) = &entry.expr {
+                    aggregate_fields(&field.value, mask);
+                }
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Fit {
@@ -107,18 +223,23 @@ impl Audience {
     /// Compiles an audience; errors are plain messages (the config layer adds the place).
     pub fn new(name: &str, condition: &str, fit: Fit) -> Result<Audience, String> {
         let program = compile(condition)?;
+        let mut reads = Reads::of(condition, &program);
+        if let Fit::Expression { source, program } = &fit {
+            reads = reads.union(Reads::of(source, program));
+        }
         Ok(Audience {
             name: name.to_owned(),
             description: None,
             condition: condition.to_owned(),
             fit,
             program: Arc::new(program),
+            reads,
         })
     }
 
     /// The fit when the condition holds, `None` when it does not.
     pub fn evaluate(&self, input: &AudienceInput<'_>) -> Result<Option<f64>, AudienceError> {
-        with_context(input, |context| self.evaluate_in(context))
+        with_context(input, self.reads, |context| self.evaluate_in(context))
     }
 
     fn evaluate_in(&self, context: &Context<'_>) -> Result<Option<f64>, AudienceError> {
@@ -161,7 +282,10 @@ impl Audiences {
     pub fn fits(&self, input: &AudienceInput<'_>) -> (Vec<AudienceFit>, Vec<AudienceError>) {
         let mut fits = Vec::new();
         let mut errors = Vec::new();
-        with_context(input, |context| {
+        let reads = self.list.iter().fold(Reads::default(), |reads, audience| {
+            reads.union(audience.reads)
+        });
+        with_context(input, reads, |context| {
             for audience in &self.list {
                 match audience.evaluate_in(context) {
                     Ok(Some(fit)) => fits.push(AudienceFit {
@@ -299,13 +423,24 @@ thread_local! {
     static FUNCTIONS: Context<'static> = Context::default();
 }
 
-/// Runs `f` with the input's variables in a scope over the standard functions.
-fn with_context<T>(input: &AudienceInput<'_>, f: impl FnOnce(&Context<'_>) -> T) -> T {
+/// Runs `f` with the input's variables that `reads` names in a scope over the standard
+/// functions.
+fn with_context<T>(
+    input: &AudienceInput<'_>,
+    reads: Reads,
+    f: impl FnOnce(&Context<'_>) -> T,
+) -> T {
     FUNCTIONS.with(|functions| {
         let mut context = functions.new_inner_scope();
-        context.add_variable_from_value("traits", to_cel(input.traits));
-        context
-            .add_variable_from_value("aggregates", aggregates_to_cel(input.aggregates, input.now));
+        if reads.traits {
+            context.add_variable_from_value("traits", to_cel(input.traits));
+        }
+        if reads.aggregates != 0 {
+            context.add_variable_from_value(
+                "aggregates",
+                aggregates_to_cel(input.aggregates, input.now, reads.aggregates),
+            );
+        }
         f(&context)
     })
 }
@@ -330,57 +465,50 @@ fn count(n: u64) -> Cel {
     Cel::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-fn aggregates_to_cel(aggregates: &Aggregates, now: Timestamp) -> Cel {
+/// The fields of `aggregates` that `mask` names (bits as in [`AGGREGATE_FIELDS`]).
+fn aggregates_to_cel(aggregates: &Aggregates, now: Timestamp, mask: u16) -> Cel {
     let days = |at: Option<Timestamp>| at.map_or(Cel::Null, |at| Cel::Float(at.days_until(now)));
-    let mut map: HashMap<String, Cel> = HashMap::new();
-    map.insert("n_events".into(), count(aggregates.n_events));
-    map.insert("n_orders".into(), count(aggregates.n_orders()));
-    map.insert("revenue".into(), Cel::Float(aggregates.revenue()));
-    map.insert("n_cart_adds".into(), count(aggregates.n_cart_adds));
-    map.insert("n_checkouts".into(), count(aggregates.n_checkouts));
-    map.insert(
-        "n_distinct_products_viewed".into(),
-        count(aggregates.n_distinct_products_viewed),
-    );
-    map.insert("days_since_first_seen".into(), days(aggregates.first_seen));
-    map.insert("days_since_last_seen".into(), days(aggregates.last_seen));
-    map.insert(
-        "days_since_last_order".into(),
-        days(aggregates.last_order_at()),
-    );
-    let counts = |pairs: Vec<(String, u64)>| {
-        let map: HashMap<String, Cel> = pairs.into_iter().map(|(k, n)| (k, count(n))).collect();
+    let counts = |pairs: &mut dyn Iterator<Item = (String, u64)>| {
+        let map: HashMap<String, Cel> = pairs.map(|(k, n)| (k, count(n))).collect();
         Cel::from(map)
     };
-    map.insert(
-        "page_counts".into(),
-        counts(
-            aggregates
-                .page_counts
-                .iter()
-                .map(|(k, n)| (k.as_str().to_owned(), *n))
-                .collect(),
-        ),
-    );
-    map.insert(
-        "event_counts".into(),
-        counts(
-            aggregates
-                .event_counts
-                .iter()
-                .map(|(k, n)| (k.clone(), *n))
-                .collect(),
-        ),
-    );
-    map.insert(
-        "categories_viewed".into(),
-        counts(
-            aggregates
-                .categories_viewed
-                .iter()
-                .map(|(k, n)| (k.clone(), *n))
-                .collect(),
-        ),
-    );
+    let mut map: HashMap<String, Cel> = HashMap::new();
+    for (bit, field) in AGGREGATE_FIELDS.iter().enumerate() {
+        if mask & (1 << bit) == 0 {
+            continue;
+        }
+        let value = match *field {
+            "n_events" => count(aggregates.n_events),
+            "n_orders" => count(aggregates.n_orders()),
+            "revenue" => Cel::Float(aggregates.revenue()),
+            "n_cart_adds" => count(aggregates.n_cart_adds),
+            "n_checkouts" => count(aggregates.n_checkouts),
+            "n_distinct_products_viewed" => count(aggregates.n_distinct_products_viewed),
+            "days_since_first_seen" => days(aggregates.first_seen),
+            "days_since_last_seen" => days(aggregates.last_seen),
+            "days_since_last_order" => days(aggregates.last_order_at()),
+            "page_counts" => counts(
+                &mut aggregates
+                    .page_counts
+                    .iter()
+                    .map(|(k, n)| (k.as_str().to_owned(), *n)),
+            ),
+            "event_counts" => {
+                counts(&mut aggregates.event_counts.iter().map(|(k, n)| (k.clone(), *n)))
+            }
+            "categories_viewed" => counts(
+                &mut aggregates
+                    .categories_viewed
+                    .iter()
+                    .map(|(k, n)| (k.clone(), *n)),
+            ),
+            // Every entry of AGGREGATE_FIELDS has its arm (tested).
+            _ => continue,
+        };
+        map.insert((*field).to_owned(), value);
+    }
     Cel::from(map)
 }
+
+#[cfg(test)]
+mod tests;
