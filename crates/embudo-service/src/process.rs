@@ -1020,7 +1020,7 @@ pub(crate) fn summary_of(after: &Classification, previous: &ProfileSummary) -> P
         substate: after.substate.map(|substate| substate.as_str().to_owned()),
         stage: after.stage.map(|stage| stage.as_str().to_owned()),
         confidence: Some(after.confidence),
-        audiences: after.audience.iter().map(|fit| fit.name.clone()).collect(),
+        audiences: after.audiences.iter().map(|fit| fit.name.clone()).collect(),
         ..previous.clone()
     }
 }

@@ -196,8 +196,15 @@ fn reevaluate(
     );
     let after = evaluate_at(settings, &state, &questions, &scores, &record, now);
     let cold = |c: &embudo_core::phase::Classification| c.intent.map(|intent| intent.cold);
+    let names = |c: &embudo_core::phase::Classification| {
+        c.audiences
+            .iter()
+            .map(|fit| fit.name.clone())
+            .collect::<Vec<_>>()
+    };
     if (before.phase, before.substate, before.stage, cold(&before))
         == (after.phase, after.substate, after.stage, cold(&after))
+        && names(&before) == names(&after)
         && !scores_moved(&old_scores, &scores)
     {
         return None;

@@ -270,6 +270,8 @@ pub struct Classification {
     pub last_order_at: Option<Timestamp>,
     /// The best matched audience, if any.
     pub audience: Option<AudienceFit>,
+    /// Every matched audience, best fit first.
+    pub audiences: Vec<AudienceFit>,
     /// When evaluated.
     pub at: Timestamp,
 }
@@ -400,12 +402,17 @@ pub fn evaluate(
         });
 
     // The stage: each condition on its own, the furthest that holds wins.
-    let audience = context
+    let mut audiences: Vec<AudienceFit> = context
         .audiences
         .iter()
         .filter(|audience| audience.fit.is_finite())
+        .cloned()
+        .collect();
+    let audience = audiences
+        .iter()
         .max_by(|a, b| a.fit.total_cmp(&b.fit))
         .cloned();
+    audiences.sort_by(|a, b| b.fit.total_cmp(&a.fit));
     let explored = state.count(Signal::SignUp) > 0
         || state.count(Signal::QuestionAnswered) > 0
         || context.answers.is_some()
@@ -453,6 +460,7 @@ pub fn evaluate(
             .filter(|_| customer)
             .map(Timestamp::from_millis),
         audience,
+        audiences,
         at: now,
     }
 }

@@ -17,6 +17,11 @@ async fn a_configured_audience_reaches_the_stage_and_the_listing() {
 name = "exploradores"
 condition = "aggregates.n_distinct_products_viewed >= 2"
 fit = 0.8
+
+[[audiences]]
+name = "curiosos"
+condition = "aggregates.n_events >= 1"
+fit = 0.3
 "#,
     )
     .unwrap();
@@ -37,39 +42,46 @@ fit = 0.8
     shop.check(
         "ana",
         expect![[r#"
-        now: phase I substate - stage identify audiences [exploradores]
-        2026-03-02T10:01:01.000Z phase: - -> I (vio 2 productos o listados, el último el 2026-03-02)
-    "#]],
+            now: phase I substate - stage identify audiences [exploradores, curiosos]
+            2026-03-02T10:01:01.000Z phase: - -> I (vio 2 productos o listados, el último el 2026-03-02)
+        "#]],
     )
     .await;
     shop.check(
         "luis",
         expect![[r#"
-        now: phase I substate - stage - audiences []
-        2026-03-02T10:00:01.000Z phase: - -> I (vio 1 producto o listado, el último el 2026-03-02)
-    "#]],
+            now: phase I substate - stage - audiences [curiosos]
+            2026-03-02T10:00:01.000Z phase: - -> I (vio 1 producto o listado, el último el 2026-03-02)
+        "#]],
     )
     .await;
 
-    let listed = shop
-        .embudo
-        .store()
-        .list_profiles(
-            shop.workspace,
-            &ProfileFilter {
-                audience: Some("exploradores".to_owned()),
-                limit: 10,
-                ..ProfileFilter::default()
-            },
-        )
-        .await
-        .unwrap();
-    let names: Vec<_> = listed
-        .items
-        .iter()
-        .map(|profile| profile.anonymous_ids.join(","))
-        .collect();
-    assert_eq!(names, ["ana"]);
+    // A person is listed under every audience she is in, not only the best.
+    for (audience, expected) in [
+        ("exploradores", vec!["ana"]),
+        ("curiosos", vec!["ana", "luis"]),
+    ] {
+        let listed = shop
+            .embudo
+            .store()
+            .list_profiles(
+                shop.workspace,
+                &ProfileFilter {
+                    audience: Some(audience.to_owned()),
+                    limit: 10,
+                    ..ProfileFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        let mut names: Vec<_> = listed
+            .items
+            .iter()
+            .map(|profile| profile.anonymous_ids.join(","))
+            .collect();
+        names.sort();
+        assert_eq!(names, expected, "{audience}");
+    }
 }
 
 #[test]
