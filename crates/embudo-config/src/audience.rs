@@ -106,9 +106,9 @@ impl Reads {
 /// Adds to `mask` the `aggregates` fields that `expression` selects by name; `aggregates` used
 /// any other way (indexed, passed to a function, iterated) reads every field.
 fn aggregate_fields(expression: &cel_parser::Expression, mask: &mut u16) {
-    use cel_parser::ast::{EntryExpr, Expr};
+    use cel_parser::ast::Expr;
 
-    match &expression.expr {
+    walk(expression, &mut |expression| match &expression.expr {
         Expr::Select(select) => match &select.operand.expr {
             Expr::Ident(name) if name == "aggregates" => {
                 // An unknown field reads nothing: it fails (or `has` is false) either way.
@@ -118,17 +118,51 @@ fn aggregate_fields(expression: &cel_parser::Expression, mask: &mut u16) {
                 {
                     *mask |= 1 << bit;
                 }
+                false
             }
-            _ => aggregate_fields(&select.operand, mask),
+            _ => true,
         },
-        Expr::Ident(name) if name == "aggregates" => *mask = ALL_AGGREGATES,
+        Expr::Ident(name) if name == "aggregates" => {
+            *mask = ALL_AGGREGATES;
+            false
+        }
+        _ => true,
+    });
+}
+
+/// The variables that macros bind in `expression` (`k` in `m.exists(k, …)`).
+fn bound_variables(expression: &cel_parser::Expression) -> Vec<String> {
+    let mut bound = Vec::new();
+    walk(expression, &mut |expression| {
+        if let cel_parser::ast::Expr::Comprehension(comprehension) = &expression.expr {
+            bound.push(comprehension.iter_var.clone());
+            bound.extend(comprehension.iter_var2.clone());
+            bound.push(comprehension.accu_var.clone());
+        }
+        true
+    });
+    bound
+}
+
+/// Calls `visit` on `expression` and, while it returns true, on the expressions within.
+fn walk(
+    expression: &cel_parser::Expression,
+    visit: &mut dyn FnMut(&cel_parser::Expression) -> bool,
+) {
+    use cel_parser::ast::{EntryExpr, Expr};
+
+    if !visit(expression) {
+        return;
+    }
+    match &expression.expr {
         Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        Expr::Select(select) => walk(&select.operand, visit),
         Expr::Call(call) => {
             if let Some(target) = &call.target {
-                aggregate_fields(target, mask);
+                walk(target, visit);
             }
             for argument in &call.args {
-                aggregate_fields(argument, mask);
+                walk(argument, visit);
             }
         }
         Expr::Comprehension(comprehension) => {
@@ -139,26 +173,26 @@ fn aggregate_fields(expression: &cel_parser::Expression, mask: &mut u16) {
                 &comprehension.loop_step,
                 &comprehension.result,
             ] {
-                aggregate_fields(part, mask);
+                walk(part, visit);
             }
         }
         Expr::List(list) => {
             for element in &list.elements {
-                aggregate_fields(element, mask);
+                walk(element, visit);
             }
         }
         Expr::Map(map) => {
             for entry in &map.entries {
                 if let EntryExpr::MapEntry(entry) = &entry.expr {
-                    aggregate_fields(&entry.key, mask);
-                    aggregate_fields(&entry.value, mask);
+                    walk(&entry.key, visit);
+                    walk(&entry.value, visit);
                 }
             }
         }
         Expr::Struct(structure) => {
             for entry in &structure.entries {
                 if let EntryExpr::StructField(field) = &entry.expr {
-                    aggregate_fields(&field.value, mask);
+                    walk(&field.value, visit);
                 }
             }
         }
@@ -327,12 +361,15 @@ fn compile(source: &str) -> Result<Program, String> {
     let compiled = std::panic::catch_unwind(|| Program::compile(source))
         .map_err(|_| "invalid CEL: the expression is incomplete or malformed".to_owned())?;
     let program = compiled.map_err(|error| format!("invalid CEL: {error}"))?;
+    // The source compiled, so it parses.
+    let bound = cel_parser::Parser::default()
+        .parse(source)
+        .map(|expression| bound_variables(&expression))
+        .unwrap_or_default();
     let references = program.references();
-    if let Some(unknown) = references
-        .variables()
-        .into_iter()
-        .find(|variable| !VARIABLES.contains(variable))
-    {
+    if let Some(unknown) = references.variables().into_iter().find(|variable| {
+        !VARIABLES.contains(variable) && !bound.iter().any(|name| name == variable)
+    }) {
         return Err(format!(
             "unknown variable {unknown:?} in CEL (use {})",
             VARIABLES.join(" or ")

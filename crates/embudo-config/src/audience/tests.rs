@@ -16,7 +16,7 @@ fn bits(fields: &[&str]) -> u16 {
 
 #[test]
 fn a_program_reads_the_aggregate_fields_it_selects_and_traits_only_when_named() {
-    let cases: [(&str, bool, u16); 9] = [
+    let cases: [(&str, bool, u16); 10] = [
         ("aggregates.n_events >= 3", false, bits(&["n_events"])),
         ("has(traits.email)", true, 0),
         (
@@ -28,6 +28,11 @@ fn a_program_reads_the_aggregate_fields_it_selects_and_traits_only_when_named() 
             "size(aggregates.event_counts) > 1 || traits.vip == true",
             true,
             bits(&["event_counts"]),
+        ),
+        (
+            "aggregates.categories_viewed.exists(c, c.startsWith('calzado'))",
+            false,
+            bits(&["categories_viewed"]),
         ),
         (
             "[aggregates.n_orders, {'a': aggregates.n_checkouts}['a']][0] > 0",
@@ -108,4 +113,43 @@ fn each_aggregate_field_read_alone_has_its_value() {
     assert!(errors.is_empty(), "{errors:?}");
     let names: Vec<&str> = fits.iter().map(|fit| fit.name.as_str()).collect();
     assert_eq!(names, ["compradores", "visitantes_recurrentes"]);
+}
+
+#[test]
+fn a_condition_may_use_the_variables_of_macros_and_no_other() {
+    let input_aggregates = {
+        let mut aggregates = Aggregates::default();
+        aggregates
+            .categories_viewed
+            .insert("calzado.running".to_owned(), 2);
+        aggregates
+    };
+    let traits = Value::Map(Default::default());
+    let input = AudienceInput {
+        traits: &traits,
+        aggregates: &input_aggregates,
+        now: Timestamp::from_millis(0),
+    };
+    let audience = Audience::new(
+        "corredores",
+        "aggregates.categories_viewed.exists(c, c.startsWith('calzado'))",
+        Fit::Constant(0.7),
+    )
+    .unwrap();
+    assert_eq!(audience.evaluate(&input).unwrap(), Some(0.7));
+    let all = Audience::new(
+        "todo_calzado",
+        "aggregates.categories_viewed.all(c, c.startsWith('calzado')) && [1, 2].map(n, n * 2)[1] == 4",
+        Fit::Constant(0.5),
+    )
+    .unwrap();
+    assert_eq!(all.evaluate(&input).unwrap(), Some(0.5));
+    // A name no macro binds is still unknown, even beside one that is.
+    let error = Audience::new(
+        "x",
+        "aggregates.categories_viewed.exists(c, c == perfil)",
+        Fit::Constant(0.5),
+    )
+    .unwrap_err();
+    assert!(error.contains("unknown variable \"perfil\""), "{error}");
 }
