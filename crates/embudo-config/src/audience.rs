@@ -1,9 +1,10 @@
 //! Target audiences: CEL conditions over a profile's traits and aggregates, each giving a fit.
 //!
 //! Conditions are compiled when the configuration is checked (a syntax error, a variable
-//! other than `traits` and `aggregates`, or a condition that cannot be evaluated on an empty
-//! profile is a configuration error). [`Audiences::fits`] evaluates them for one profile and
-//! gives the [`AudienceFit`]s the phase engine's stage reads.
+//! other than `traits`, `aggregates` and those CEL's macros bind, or a condition that cannot be
+//! evaluated on an empty profile is a configuration error). [`Audiences::fits`] evaluates them
+//! for one profile and gives the [`AudienceFit`]s the phase engine's stage reads; it converts
+//! only the parts of the profile that the conditions read.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -49,154 +50,6 @@ pub enum Fit {
         source: String,
         program: Arc<Program>,
     },
-}
-
-/// The fields of `aggregates` a condition can read, in the order of their bits in
-/// [`Reads::aggregates`].
-const AGGREGATE_FIELDS: [&str; 12] = [
-    "n_events",
-    "n_orders",
-    "revenue",
-    "n_cart_adds",
-    "n_checkouts",
-    "n_distinct_products_viewed",
-    "days_since_first_seen",
-    "days_since_last_seen",
-    "days_since_last_order",
-    "page_counts",
-    "event_counts",
-    "categories_viewed",
-];
-const ALL_AGGREGATES: u16 = (1 << AGGREGATE_FIELDS.len()) - 1;
-
-/// What a program reads of a profile: whether it reads `traits`, and which fields of
-/// `aggregates` (a bit per [`AGGREGATE_FIELDS`] entry). An evaluation converts only those into
-/// CEL values: converting every field for every profile was most of the evaluation's cost.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Reads {
-    traits: bool,
-    aggregates: u16,
-}
-
-impl Reads {
-    fn of(source: &str, program: &Program) -> Reads {
-        // The source compiled already, so it parses; should it not, everything is read.
-        let aggregates =
-            cel_parser::Parser::default()
-                .parse(source)
-                .map_or(ALL_AGGREGATES, |expression| {
-                    let mut mask = 0;
-                    aggregate_fields(&expression, &mut mask);
-                    mask
-                });
-        Reads {
-            traits: program.references().has_variable("traits"),
-            aggregates,
-        }
-    }
-
-    fn union(self, other: Reads) -> Reads {
-        Reads {
-            traits: self.traits || other.traits,
-            aggregates: self.aggregates | other.aggregates,
-        }
-    }
-}
-
-/// Adds to `mask` the `aggregates` fields that `expression` selects by name; `aggregates` used
-/// any other way (indexed, passed to a function, iterated) reads every field.
-fn aggregate_fields(expression: &cel_parser::Expression, mask: &mut u16) {
-    use cel_parser::ast::Expr;
-
-    walk(expression, &mut |expression| match &expression.expr {
-        Expr::Select(select) => match &select.operand.expr {
-            Expr::Ident(name) if name == "aggregates" => {
-                // An unknown field reads nothing: it fails (or `has` is false) either way.
-                if let Some(bit) = AGGREGATE_FIELDS
-                    .iter()
-                    .position(|field| *field == select.field)
-                {
-                    *mask |= 1 << bit;
-                }
-                false
-            }
-            _ => true,
-        },
-        Expr::Ident(name) if name == "aggregates" => {
-            *mask = ALL_AGGREGATES;
-            false
-        }
-        _ => true,
-    });
-}
-
-/// The variables that macros bind in `expression` (`k` in `m.exists(k, …)`).
-fn bound_variables(expression: &cel_parser::Expression) -> Vec<String> {
-    let mut bound = Vec::new();
-    walk(expression, &mut |expression| {
-        if let cel_parser::ast::Expr::Comprehension(comprehension) = &expression.expr {
-            bound.push(comprehension.iter_var.clone());
-            bound.extend(comprehension.iter_var2.clone());
-            bound.push(comprehension.accu_var.clone());
-        }
-        true
-    });
-    bound
-}
-
-/// Calls `visit` on `expression` and, while it returns true, on the expressions within.
-fn walk(
-    expression: &cel_parser::Expression,
-    visit: &mut dyn FnMut(&cel_parser::Expression) -> bool,
-) {
-    use cel_parser::ast::{EntryExpr, Expr};
-
-    if !visit(expression) {
-        return;
-    }
-    match &expression.expr {
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
-        Expr::Select(select) => walk(&select.operand, visit),
-        Expr::Call(call) => {
-            if let Some(target) = &call.target {
-                walk(target, visit);
-            }
-            for argument in &call.args {
-                walk(argument, visit);
-            }
-        }
-        Expr::Comprehension(comprehension) => {
-            for part in [
-                &comprehension.iter_range,
-                &comprehension.accu_init,
-                &comprehension.loop_cond,
-                &comprehension.loop_step,
-                &comprehension.result,
-            ] {
-                walk(part, visit);
-            }
-        }
-        Expr::List(list) => {
-            for element in &list.elements {
-                walk(element, visit);
-            }
-        }
-        Expr::Map(map) => {
-            for entry in &map.entries {
-                if let EntryExpr::MapEntry(entry) = &entry.expr {
-                    walk(&entry.key, visit);
-                    walk(&entry.value, visit);
-                }
-            }
-        }
-        Expr::Struct(structure) => {
-            for entry in &structure.entries {
-                if let EntryExpr::StructField(field) = &entry.expr {
-                    walk(&field.value, visit);
-                }
-            }
-        }
-    }
 }
 
 impl fmt::Debug for Fit {
@@ -480,6 +333,154 @@ fn with_context<T>(
         }
         f(&context)
     })
+}
+
+/// The fields of `aggregates` a condition can read, in the order of their bits in
+/// [`Reads::aggregates`].
+const AGGREGATE_FIELDS: [&str; 12] = [
+    "n_events",
+    "n_orders",
+    "revenue",
+    "n_cart_adds",
+    "n_checkouts",
+    "n_distinct_products_viewed",
+    "days_since_first_seen",
+    "days_since_last_seen",
+    "days_since_last_order",
+    "page_counts",
+    "event_counts",
+    "categories_viewed",
+];
+const ALL_AGGREGATES: u16 = (1 << AGGREGATE_FIELDS.len()) - 1;
+
+/// What a program reads of a profile: whether it reads `traits`, and which fields of
+/// `aggregates` (a bit per [`AGGREGATE_FIELDS`] entry). An evaluation converts only those into
+/// CEL values: converting every field for every profile was most of the evaluation's cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Reads {
+    traits: bool,
+    aggregates: u16,
+}
+
+impl Reads {
+    fn of(source: &str, program: &Program) -> Reads {
+        // The source compiled already, so it parses; should it not, everything is read.
+        let aggregates =
+            cel_parser::Parser::default()
+                .parse(source)
+                .map_or(ALL_AGGREGATES, |expression| {
+                    let mut mask = 0;
+                    aggregate_fields(&expression, &mut mask);
+                    mask
+                });
+        Reads {
+            traits: program.references().has_variable("traits"),
+            aggregates,
+        }
+    }
+
+    fn union(self, other: Reads) -> Reads {
+        Reads {
+            traits: self.traits || other.traits,
+            aggregates: self.aggregates | other.aggregates,
+        }
+    }
+}
+
+/// Adds to `mask` the `aggregates` fields that `expression` selects by name; `aggregates` used
+/// any other way (indexed, passed to a function, iterated) reads every field.
+fn aggregate_fields(expression: &cel_parser::Expression, mask: &mut u16) {
+    use cel_parser::ast::Expr;
+
+    walk(expression, &mut |expression| match &expression.expr {
+        Expr::Select(select) => match &select.operand.expr {
+            Expr::Ident(name) if name == "aggregates" => {
+                // An unknown field reads nothing: it fails (or `has` is false) either way.
+                if let Some(bit) = AGGREGATE_FIELDS
+                    .iter()
+                    .position(|field| *field == select.field)
+                {
+                    *mask |= 1 << bit;
+                }
+                false
+            }
+            _ => true,
+        },
+        Expr::Ident(name) if name == "aggregates" => {
+            *mask = ALL_AGGREGATES;
+            false
+        }
+        _ => true,
+    });
+}
+
+/// The variables that macros bind in `expression` (`k` in `m.exists(k, …)`).
+fn bound_variables(expression: &cel_parser::Expression) -> Vec<String> {
+    let mut bound = Vec::new();
+    walk(expression, &mut |expression| {
+        if let cel_parser::ast::Expr::Comprehension(comprehension) = &expression.expr {
+            bound.push(comprehension.iter_var.clone());
+            bound.extend(comprehension.iter_var2.clone());
+            bound.push(comprehension.accu_var.clone());
+        }
+        true
+    });
+    bound
+}
+
+/// Calls `visit` on `expression` and, while it returns true, on the expressions within.
+fn walk(
+    expression: &cel_parser::Expression,
+    visit: &mut dyn FnMut(&cel_parser::Expression) -> bool,
+) {
+    use cel_parser::ast::{EntryExpr, Expr};
+
+    if !visit(expression) {
+        return;
+    }
+    match &expression.expr {
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        Expr::Select(select) => walk(&select.operand, visit),
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                walk(target, visit);
+            }
+            for argument in &call.args {
+                walk(argument, visit);
+            }
+        }
+        Expr::Comprehension(comprehension) => {
+            for part in [
+                &comprehension.iter_range,
+                &comprehension.accu_init,
+                &comprehension.loop_cond,
+                &comprehension.loop_step,
+                &comprehension.result,
+            ] {
+                walk(part, visit);
+            }
+        }
+        Expr::List(list) => {
+            for element in &list.elements {
+                walk(element, visit);
+            }
+        }
+        Expr::Map(map) => {
+            for entry in &map.entries {
+                if let EntryExpr::MapEntry(entry) = &entry.expr {
+                    walk(&entry.key, visit);
+                    walk(&entry.value, visit);
+                }
+            }
+        }
+        Expr::Struct(structure) => {
+            for entry in &structure.entries {
+                if let EntryExpr::StructField(field) = &entry.expr {
+                    walk(&field.value, visit);
+                }
+            }
+        }
+    }
 }
 
 fn to_cel(value: &Value) -> Cel {
