@@ -60,7 +60,7 @@ pub fn convert<R: Read>(
         .flexible(true)
         .from_reader(reader);
     let mut record = ByteRecord::new();
-    let mut out = Output::default();
+    let mut out = Output::with_capacity(batch);
     let mut rows = 0u64;
     while csv.read_byte_record(&mut record)? {
         // The header was line 1.
@@ -71,7 +71,7 @@ pub fn convert<R: Read>(
             progress.rows.fetch_add(PROGRESS_EVERY, Ordering::Relaxed);
         }
         if out.events.len() >= batch || out.skipped.len() + out.rejected.len() >= batch {
-            emit(std::mem::take(&mut out))?;
+            emit(std::mem::replace(&mut out, Output::with_capacity(batch)))?;
         }
     }
     progress
@@ -131,13 +131,13 @@ fn segment_lines<R: BufRead>(
     batch: usize,
     emit: &mut dyn FnMut(Output) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
-    let mut out = Output::default();
+    let mut out = Output::with_capacity(batch);
     let mut line = first_line;
     let mut line_number = 1u64;
     loop {
         crate::segment::line(line_number, &line, options.received_at, &mut out);
         if out.events.len() >= batch || out.rejected.len() >= batch {
-            emit(std::mem::take(&mut out))?;
+            emit(std::mem::replace(&mut out, Output::with_capacity(batch)))?;
         }
         if line_number.is_multiple_of(PROGRESS_EVERY) {
             progress.rows.fetch_add(PROGRESS_EVERY, Ordering::Relaxed);
