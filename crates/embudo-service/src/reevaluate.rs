@@ -196,15 +196,16 @@ fn reevaluate(
     );
     let after = evaluate_at(settings, &state, &questions, &scores, &record, now);
     let cold = |c: &embudo_core::phase::Classification| c.intent.map(|intent| intent.cold);
-    let names = |c: &embudo_core::phase::Classification| {
-        c.audiences
-            .iter()
-            .map(|fit| fit.name.clone())
-            .collect::<Vec<_>>()
-    };
+    // Against the stored list: one written before every matched audience was kept (only the
+    // best was) is brought up to date too.
+    let audiences_kept = after
+        .audiences
+        .iter()
+        .map(|fit| &fit.name)
+        .eq(record.summary.audiences.iter());
     if (before.phase, before.substate, before.stage, cold(&before))
         == (after.phase, after.substate, after.stage, cold(&after))
-        && names(&before) == names(&after)
+        && audiences_kept
         && !scores_moved(&old_scores, &scores)
     {
         return None;

@@ -76,3 +76,50 @@ async fn a_customer_who_does_not_come_back_goes_at_risk_then_lapsed() {
         2027-04-06T10:00:00.000Z substate: at_risk -> lapsed (cliente en riesgo → perdido: compró el 2026-03-02)
     "#]]).await;
 }
+
+#[tokio::test]
+async fn an_audience_left_with_time_is_left_in_the_stored_summary_too() {
+    // Fits under the stage's threshold: only the membership changes, not the stage.
+    let config = embudo_config::check(
+        "tienda.toml",
+        r#"
+[[audiences]]
+name = "recientes"
+condition = "aggregates.days_since_last_seen != null && aggregates.days_since_last_seen < 7.0"
+fit = 0.2
+
+[[audiences]]
+name = "curiosos"
+condition = "aggregates.n_events >= 1"
+fit = 0.3
+"#,
+    )
+    .unwrap();
+    let shop = Shop::with_settings(crate::ServiceSettings {
+        audiences: config.audiences,
+        ..crate::ServiceSettings::default()
+    })
+    .await;
+    shop.send("eva", &[(0, "Product Viewed", &product("zap-1"))])
+        .await;
+    shop.check(
+        "eva",
+        expect![[r#"
+            now: phase I substate - stage - audiences [curiosos, recientes]
+            2026-03-02T10:00:01.000Z phase: - -> I (vio 1 producto o listado, el último el 2026-03-02)
+        "#]],
+    )
+    .await;
+
+    let later = shop.sweep_at(30.0).await;
+    assert_eq!(later.changed, 1, "{later:?}");
+    shop.check(
+        "eva",
+        expect![[r#"
+            now: phase I substate - stage - audiences [curiosos]
+            2026-03-02T10:00:01.000Z phase: - -> I (vio 1 producto o listado, el último el 2026-03-02)
+        "#]],
+    )
+    .await;
+    assert_eq!(shop.sweep_at(30.0).await.changed, 0);
+}
