@@ -22,7 +22,7 @@ impl Embudo {
         let Some(record) = self.inner.store.profile(workspace, id).await? else {
             return Ok(None);
         };
-        let stored = EngineState::parse(&record.state);
+        let stored = EngineState::of(&record);
         let state = stored.phase.unwrap_or_default();
         let settings = &self.inner.settings;
         let now = self.now();

@@ -298,8 +298,18 @@ pub struct EngineState {
 }
 
 impl EngineState {
-    pub fn parse(text: &str) -> EngineState {
-        serde_json::from_str(text).unwrap_or_default()
+    /// A profile's stored state. An unreadable one (no form embudo wrote should be) is logged
+    /// with the profile and read as empty: the person is evaluated from what comes next.
+    pub fn of(record: &ProfileRecord) -> EngineState {
+        EngineState::read(&record.state).unwrap_or_else(|error| {
+            tracing::warn!(profile = %record.id, %error, "stored engine state unreadable; it starts empty");
+            EngineState::default()
+        })
+    }
+
+    /// Reads a stored state.
+    pub fn read(text: &str) -> serde_json::Result<EngineState> {
+        serde_json::from_str(text)
     }
 }
 
@@ -644,7 +654,7 @@ impl WorkspaceWork {
             .entry(id)
             .or_insert_with(|| match profiles.get(&id) {
                 Some(record) if record.state != "{}" => {
-                    let stored = EngineState::parse(&record.state);
+                    let stored = EngineState::of(record);
                     let state = stored.phase.unwrap_or_default();
                     let questions = stored.questions;
                     let scores = stored.scores.unwrap_or_default();
@@ -794,7 +804,7 @@ impl WorkspaceWork {
             if record.merged_into.is_none() {
                 // Every touched profile's engine was read when an event or a merge touched it.
                 let engine = self.engines.remove(&id).unwrap_or_else(|| {
-                    let stored = EngineState::parse(&record.state);
+                    let stored = EngineState::of(&record);
                     Engine {
                         state: stored.phase.unwrap_or_default(),
                         questions: stored.questions,

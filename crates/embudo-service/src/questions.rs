@@ -209,7 +209,7 @@ impl Embudo {
             .await?;
         let (state, questions, scores, record) = match record {
             Some(record) => {
-                let stored = EngineState::parse(&record.state);
+                let stored = EngineState::of(&record);
                 let scores = stored.scores.unwrap_or_default();
                 (
                     stored.phase.unwrap_or_default(),
@@ -496,7 +496,7 @@ impl Embudo {
         loop {
             let page = self.inner.store.list_profiles(workspace, &filter).await?;
             for record in &page.items {
-                let engine = EngineState::parse(&record.state);
+                let engine = EngineState::of(record);
                 if !engine.questions.is_empty() {
                     visit(record, &engine);
                 }

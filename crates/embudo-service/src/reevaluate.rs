@@ -170,7 +170,7 @@ fn reevaluate(
     now: embudo_core::Timestamp,
     batch: &mut ProcessingBatch,
 ) -> Option<ProfileRecord> {
-    let stored = EngineState::parse(&record.state);
+    let stored = EngineState::of(&record);
     let state = stored.phase?;
     let questions = stored.questions;
     if now <= record.updated_at {

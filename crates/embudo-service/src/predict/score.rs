@@ -67,7 +67,7 @@ pub struct IntentSignal {
 impl Scores {
     /// The scores stored in a profile record (none when it was never scored).
     pub fn of(record: &ProfileRecord) -> Scores {
-        crate::process::EngineState::parse(&record.state)
+        crate::process::EngineState::of(record)
             .scores
             .unwrap_or_default()
     }

@@ -129,7 +129,7 @@ fn the_engine_state_is_stored_compactly_and_the_older_text_still_reads() {
         json["phase"].get("orders").is_none() && json["phase"].get("older_kept_orders").is_none(),
         "an empty ledger is left out: {text}"
     );
-    let read = crate::process::EngineState::parse(&text);
+    let read = crate::process::EngineState::read(&text).unwrap();
     assert_eq!(read.phase.as_ref(), Some(&state));
 
     // The older forms of the groups (objects) and the ledger (every field written).
@@ -151,7 +151,7 @@ fn the_engine_state_is_stored_compactly_and_the_older_text_still_reads() {
     phase.insert("orders".to_owned(), serde_json::json!([]));
     phase.insert("older_kept_orders".to_owned(), serde_json::json!(0));
     phase.insert("older_first_order_ms".to_owned(), serde_json::Value::Null);
-    let read = crate::process::EngineState::parse(&older.to_string());
+    let read = crate::process::EngineState::read(&older.to_string()).unwrap();
     assert_eq!(read.phase.as_ref(), Some(&state), "{older}");
 
     // The older form: four arrays with every signal, `NEVER` as null, or (older still) as
@@ -175,10 +175,10 @@ fn the_engine_state_is_stored_compactly_and_the_older_text_still_reads() {
     phase.insert("counts".to_owned(), counts.into());
     phase.insert("first_ms".to_owned(), first_ms.into());
     let older = older.to_string();
-    let read = crate::process::EngineState::parse(&older);
+    let read = crate::process::EngineState::read(&older).unwrap();
     assert_eq!(read.phase.as_ref(), Some(&state), "{older}");
     let oldest = older.replace("null", &i64::MIN.to_string());
-    let read = crate::process::EngineState::parse(&oldest);
+    let read = crate::process::EngineState::read(&oldest).unwrap();
     assert_eq!(read.phase.as_ref(), Some(&state), "{oldest}");
 }
 

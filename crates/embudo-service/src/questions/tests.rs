@@ -64,7 +64,7 @@ async fn history(shop: &Shop, person: &str) -> QuestionHistory {
         .await
         .unwrap()
         .expect("the person has a profile");
-    EngineState::parse(&record.state).questions
+    EngineState::of(&record).questions
 }
 
 #[tokio::test]
