@@ -61,6 +61,16 @@ impl Shop {
         Shop::with_settings(ServiceSettings::default()).await
     }
 
+    /// A shop with the audiences of a configuration file's text.
+    pub(crate) async fn with_audiences(config: &str) -> Shop {
+        let config = embudo_config::check("tienda.toml", config).unwrap();
+        Shop::with_settings(ServiceSettings {
+            audiences: config.audiences,
+            ..ServiceSettings::default()
+        })
+        .await
+    }
+
     pub(crate) async fn with_settings(settings: ServiceSettings) -> Shop {
         let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
         let clock = Arc::new(FixedClock::new(Timestamp::parse(START).unwrap()));

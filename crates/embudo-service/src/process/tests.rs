@@ -10,8 +10,7 @@ use crate::test_support::Shop;
 
 #[tokio::test]
 async fn a_configured_audience_reaches_the_stage_and_the_listing() {
-    let config = embudo_config::check(
-        "tienda.toml",
+    let shop = Shop::with_audiences(
         r#"
 [[audiences]]
 name = "exploradores"
@@ -24,11 +23,6 @@ condition = "aggregates.n_events >= 1"
 fit = 0.3
 "#,
     )
-    .unwrap();
-    let shop = Shop::with_settings(ServiceSettings {
-        audiences: config.audiences,
-        ..ServiceSettings::default()
-    })
     .await;
     let view = |id: &str| [("product_id", Value::from(id))];
     let (p1, p2) = (view("p1"), view("p2"));

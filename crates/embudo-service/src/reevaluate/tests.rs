@@ -80,8 +80,7 @@ async fn a_customer_who_does_not_come_back_goes_at_risk_then_lapsed() {
 #[tokio::test]
 async fn an_audience_left_with_time_is_left_in_the_stored_summary_too() {
     // Fits under the stage's threshold: only the membership changes, not the stage.
-    let config = embudo_config::check(
-        "tienda.toml",
+    let shop = Shop::with_audiences(
         r#"
 [[audiences]]
 name = "recientes"
@@ -94,11 +93,6 @@ condition = "aggregates.n_events >= 1"
 fit = 0.3
 "#,
     )
-    .unwrap();
-    let shop = Shop::with_settings(crate::ServiceSettings {
-        audiences: config.audiences,
-        ..crate::ServiceSettings::default()
-    })
     .await;
     shop.send("eva", &[(0, "Product Viewed", &product("zap-1"))])
         .await;
