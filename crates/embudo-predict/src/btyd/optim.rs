@@ -26,6 +26,11 @@ pub(crate) trait Objective {
     }
 }
 
+/// Whether `deadline` (none: no limit) has passed.
+pub(crate) fn past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|deadline| Instant::now() >= deadline)
+}
+
 /// The point the optimiser stopped at.
 pub(crate) struct Minimum {
     pub(crate) theta: Vec<f64>,
@@ -53,10 +58,7 @@ impl<O: Objective> Problem<'_, O> {
             return (*value, grad.clone());
         }
         let mut grad = vec![0.0; theta.len()];
-        let mut value = if self
-            .deadline
-            .is_some_and(|deadline| Instant::now() >= deadline)
-        {
+        let mut value = if past(self.deadline) {
             f64::NAN
         } else {
             self.objective.eval_until(theta, &mut grad, self.deadline)
@@ -142,16 +144,15 @@ pub(crate) fn minimize<O: Objective>(
             seconds: started.elapsed().as_secs_f64(),
             iterations,
         };
-        let past_deadline = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
         let result = match run {
             Ok(result) => result,
             // The walls past the deadline can make the line search fail.
-            Err(_) if past_deadline() => return Err(timed_out(iterations)),
+            Err(_) if past(deadline) => return Err(timed_out(iterations)),
             Err(e) => return Err(optimizer_error(model, iterations, &e)),
         };
         let state = result.state();
         iterations += state.get_iter().max(1);
-        if past_deadline() {
+        if past(deadline) {
             return Err(timed_out(iterations));
         }
         if let Some(best) = state.get_best_param() {

@@ -342,7 +342,7 @@ impl Objective for ParetoObjective<'_> {
             g[0] += self.x_weight[k] * dr[k] * r;
             let xf = f64::from(x);
             for i in range.clone() {
-                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                if optim::past(deadline) {
                     return f64::NAN;
                 }
                 let h = &c.rows[i];
