@@ -89,7 +89,7 @@ fn audiences_give_fits_from_traits_and_aggregates() {
         "#,
     )
     .unwrap();
-    let mut traits = std::collections::BTreeMap::new();
+    let mut traits = embudo_core::Map::default();
     traits.insert("sport".to_owned(), Value::from("running"));
     traits.insert("email".to_owned(), Value::from("ana@example.es"));
     let traits = Value::Map(traits);

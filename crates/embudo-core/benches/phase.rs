@@ -16,7 +16,6 @@
 //! browse (phase I), three in ten compare within a category and reach the cart (phase II),
 //! and two in ten have ordered one to three times (phase III).
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ use embudo_core::event::Action;
 use embudo_core::page::PageRules;
 use embudo_core::phase::{Context, PhaseModel, PhaseState, evaluate};
 use embudo_core::profile::Aggregates;
-use embudo_core::{Event, EventKind, Timestamp, Value};
+use embudo_core::{Event, EventKind, Map, Timestamp, Value};
 
 /// Prior events of every profile.
 const HISTORY: usize = 50;
@@ -325,7 +324,7 @@ fn props<const N: usize>(pairs: [(&str, Value); N]) -> Value {
         pairs
             .into_iter()
             .map(|(key, value)| (key.to_owned(), value))
-            .collect::<BTreeMap<_, _>>(),
+            .collect::<Map>(),
     )
 }
 

@@ -1,11 +1,11 @@
 //! Helpers shared by the formats: dates, numbers, values, row hashes and raw rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use csv::ByteRecord;
-use embudo_core::{Event, EventKind, Timestamp, Value};
+use embudo_core::{Event, EventKind, Map, Timestamp, Value};
 
 /// A CSV field as trimmed text; invalid UTF-8 is replaced.
 pub(crate) fn text(field: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -87,8 +87,8 @@ pub(crate) fn id_text(text: &str) -> &str {
     }
 }
 
-pub(crate) fn map() -> BTreeMap<String, Value> {
-    BTreeMap::new()
+pub(crate) fn map() -> Map {
+    Map::default()
 }
 
 pub(crate) fn string(text: &str) -> Value {
@@ -103,8 +103,8 @@ pub(crate) struct Track {
     pub(crate) anonymous_id: Option<String>,
     pub(crate) timestamp: Timestamp,
     pub(crate) received_at: Timestamp,
-    pub(crate) properties: BTreeMap<String, Value>,
-    pub(crate) context: BTreeMap<String, Value>,
+    pub(crate) properties: Map,
+    pub(crate) context: Map,
 }
 
 impl Track {
@@ -120,7 +120,7 @@ impl Track {
             timestamp: self.timestamp,
             received_at: self.received_at,
             properties: Value::Map(self.properties),
-            traits: Value::Map(BTreeMap::new()),
+            traits: Value::Map(Map::default()),
             context: Value::Map(self.context),
         }
     }

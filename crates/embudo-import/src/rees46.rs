@@ -8,10 +8,8 @@
 //! `userId` is `user_id`; the session is `context.session_id`. The message id is a hash of the
 //! row, with its occurrence number when the same row comes again.
 
-use std::collections::BTreeMap;
-
 use csv::ByteRecord;
-use embudo_core::{Timestamp, Value};
+use embudo_core::{Map, Timestamp, Value};
 
 use crate::common::{Occurrences, Track, map, number, parse_time, record_hash, string, text};
 use crate::read::{CsvConverter, reject, skip};
@@ -108,7 +106,8 @@ impl CsvConverter for Rees46 {
         let brand = field(5);
         let session = field(8);
 
-        let mut product = map();
+        // At most six properties: one allocation.
+        let mut product = Map::with_capacity(6);
         product.insert("product_id".to_owned(), string(&product_id));
         let category = if category_code.is_empty() {
             &category_id
@@ -129,7 +128,7 @@ impl CsvConverter for Rees46 {
         }
         let properties = if event_type == "purchase" {
             product.insert("quantity".to_owned(), Value::Number(1.0));
-            let mut order = BTreeMap::new();
+            let mut order = Map::with_capacity(3);
             order.insert(
                 "order_id".to_owned(),
                 Value::String(format!("{session}:{product_id}:{event_time}")),

@@ -5,9 +5,7 @@
 //! by message: the good ones become [`Event`]s, every bad one becomes a [`Rejection`] naming its
 //! index, field and reason. Nothing good is dropped because of a bad neighbour.
 
-use std::collections::BTreeMap;
-
-use embudo_core::{Event, EventKind, Timestamp, Value};
+use embudo_core::{Event, EventKind, Map, Timestamp, Value};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
@@ -310,7 +308,7 @@ fn parse_message(
     };
     let mut object = |field: &str| -> Result<Value, Rejection> {
         match map.remove(field) {
-            None | Some(serde_json::Value::Null) => Ok(Value::Map(BTreeMap::new())),
+            None | Some(serde_json::Value::Null) => Ok(Value::Map(Map::default())),
             Some(value @ serde_json::Value::Object(_)) => Ok(to_value(value)),
             Some(_) => Err(reject(mid, field, "must be a JSON object".to_owned())),
         }

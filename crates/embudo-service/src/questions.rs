@@ -18,12 +18,11 @@ mod history;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use embudo_ask::{Decision, Observation, QuestionBank, StopReason, Text};
 use embudo_core::phase::{Lang, PhaseState};
-use embudo_core::{Event, EventKind, Timestamp, Value};
+use embudo_core::{Event, EventKind, Map, Timestamp, Value};
 use embudo_store::{
     IdentityKind, LoggedEvent, ModelInfo, NewModel, ProfileFilter, ProfileId, ProfileRecord,
     WorkspaceId,
@@ -569,8 +568,8 @@ fn question_event<const N: usize>(
                 .map(|(key, value)| (key.to_owned(), value))
                 .collect(),
         ),
-        traits: Value::Map(BTreeMap::new()),
-        context: Value::Map(BTreeMap::new()),
+        traits: Value::Map(Map::default()),
+        context: Value::Map(Map::default()),
     }
 }
 

@@ -1,10 +1,9 @@
 //! Test support: a shop on the real service over an in-memory SQLite store, with a clock the
 //! test moves, and a text rendering of a person's stored phase summary and transitions.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use embudo_core::{Event, EventKind, Timestamp, Value};
+use embudo_core::{Event, EventKind, Map, Timestamp, Value};
 use embudo_store::{IdentityKind, WorkspaceId};
 use embudo_store_sqlite::SqliteStore;
 use expect_test::Expect;
@@ -35,8 +34,8 @@ pub(crate) fn track_event(
         timestamp: at,
         received_at: at,
         properties,
-        traits: Value::Map(BTreeMap::new()),
-        context: Value::Map(BTreeMap::new()),
+        traits: Value::Map(Map::default()),
+        context: Value::Map(Map::default()),
     }
 }
 
@@ -46,7 +45,7 @@ pub(crate) fn properties_of(entries: &[(&str, Value)]) -> Value {
         entries
             .iter()
             .map(|(key, value)| ((*key).to_owned(), value.clone()))
-            .collect::<BTreeMap<_, _>>(),
+            .collect::<Map>(),
     )
 }
 

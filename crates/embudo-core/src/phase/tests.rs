@@ -29,7 +29,7 @@ use crate::event::{Event, EventKind};
 use crate::page::PageRules;
 use crate::profile::Aggregates;
 use crate::time::{MILLIS_PER_DAY, Timestamp};
-use crate::value::Value;
+use crate::value::{Map, Value};
 
 fn base() -> Timestamp {
     Timestamp::parse("2026-03-01").unwrap()
@@ -61,7 +61,7 @@ fn event(
         timestamp: at,
         received_at: at,
         properties,
-        traits: Value::Map(BTreeMap::new()),
+        traits: Value::Map(Map::default()),
         context,
     }
 }
@@ -90,7 +90,7 @@ fn parse_event(words: &[&str], at: Timestamp) -> Event {
             EventKind::Track,
             Some(name),
             properties,
-            Value::Map(BTreeMap::new()),
+            Value::Map(Map::default()),
             at,
         )
     };
@@ -104,7 +104,7 @@ fn parse_event(words: &[&str], at: Timestamp) -> Event {
             let context = if rest.contains(&"social") {
                 map(vec![("campaign", map(vec![("medium", "social".into())]))])
             } else {
-                Value::Map(BTreeMap::new())
+                Value::Map(Map::default())
             };
             event(
                 EventKind::Page,
@@ -172,7 +172,7 @@ fn run(fixture: &str, model: &PhaseModel, lang: Lang) -> String {
     let rules = PageRules::default();
     let mut profiles: BTreeMap<String, Profile> = BTreeMap::new();
     let mut current = "A".to_owned();
-    let mut traits = BTreeMap::new();
+    let mut traits = Map::default();
     let mut consents = Consents::default();
     let mut audiences = Vec::new();
     let mut customer = CustomerInputs::default();

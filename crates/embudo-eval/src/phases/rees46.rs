@@ -7,14 +7,14 @@
 //! `category_code` when given, else `category_<category_id>`). The profile is the `user_id`.
 //! People who bought before `at` are customers (phase III).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::BufRead;
 
 use anyhow::Context as _;
 use embudo_core::page::PageRules;
 use embudo_core::phase::{Context, PhaseModel, PhaseState, evaluate};
 use embudo_core::profile::Aggregates;
-use embudo_core::{Event, EventKind, Timestamp, Value};
+use embudo_core::{Event, EventKind, Map, Timestamp, Value};
 
 use super::{PhaseTable, Report};
 
@@ -96,7 +96,7 @@ pub(crate) fn read(
 
 fn event(row: &Row, index: usize) -> Event {
     let product = |extra: Vec<(&str, Value)>| {
-        let mut properties: BTreeMap<String, Value> = BTreeMap::new();
+        let mut properties = Map::default();
         properties.insert("product_id".to_owned(), row.product_id.as_str().into());
         properties.insert("category".to_owned(), row.category.as_str().into());
         properties.insert("price".to_owned(), row.price.into());
@@ -114,7 +114,7 @@ fn event(row: &Row, index: usize) -> Event {
         "purchase" => {
             let line = product(Vec::new());
             let order_id = format!("session-{}", row.session);
-            let mut properties = BTreeMap::new();
+            let mut properties = Map::default();
             properties.insert("order_id".to_owned(), Value::String(order_id));
             properties.insert("total".to_owned(), row.price.into());
             properties.insert("products".to_owned(), Value::List(vec![line]));

@@ -1,6 +1,4 @@
-use std::collections::BTreeMap;
-
-use embudo_core::{Event, EventKind, Timestamp, Value};
+use embudo_core::{Event, EventKind, Map, Timestamp, Value};
 use embudo_store::{IdentityKind, ProfileId};
 
 use crate::test_support::{START, Shop, properties_of, track_event};
@@ -22,7 +20,7 @@ fn track(id: &str, person: &str, minutes: i64, name: &str, properties: &[(&str, 
 }
 
 fn identify(id: &str, anonymous: Option<&str>, user: &str, minutes: i64) -> Event {
-    let mut traits = BTreeMap::new();
+    let mut traits = Map::default();
     traits.insert(
         "email".to_owned(),
         Value::String(format!("{user}@example.com")),

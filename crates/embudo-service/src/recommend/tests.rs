@@ -7,10 +7,9 @@
 //! ben: cafetera + taza on day 5, cafe on day 35. carla: cafetera + taza + filtro on day 10.
 //! dani: taza + juguete on day 12. eva: viejo on day -300. zoe: cafetera on day 50.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use embudo_core::{Event, Timestamp, Value};
+use embudo_core::{Event, Map, Timestamp, Value};
 use embudo_store::{IdentityKind, ProfileId};
 
 use super::*;
@@ -60,7 +59,7 @@ fn order_event(person: &str, d: f64, order_id: &str, products: &[&str]) -> Event
             pairs
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v))
-                .collect::<BTreeMap<_, _>>(),
+                .collect::<Map>(),
         )
     };
     let lines = products

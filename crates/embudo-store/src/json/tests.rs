@@ -2,12 +2,12 @@ use std::collections::BTreeMap;
 
 use embudo_core::order::OrderLine;
 use embudo_core::profile::Aggregates;
-use embudo_core::{Timestamp, Value};
+use embudo_core::{Map, Timestamp, Value};
 
 use super::*;
 
 fn sample() -> Value {
-    let mut map = BTreeMap::new();
+    let mut map = Map::default();
     map.insert("n".to_owned(), Value::Number(3.0));
     map.insert("f".to_owned(), Value::Number(2.5));
     map.insert("nan".to_owned(), Value::Number(f64::NAN));
