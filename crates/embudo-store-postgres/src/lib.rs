@@ -203,20 +203,21 @@ fn bind_event_columns<'q>(
     query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     chunk: &'q [Event],
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-    let mut buffer = Vec::with_capacity(1024);
-    let mut json_text = |value: &embudo_core::Value| {
-        buffer.clear();
-        json::write_value(&mut buffer, value);
-        // serde_json writes UTF-8.
-        String::from_utf8_lossy(&buffer).into_owned()
-    };
     let text = |f: fn(&Event) -> &str| chunk.iter().map(f).collect::<Vec<&str>>();
     let opt = |f: fn(&Event) -> Option<&str>| chunk.iter().map(f).collect::<Vec<_>>();
     let millis =
         |f: fn(&Event) -> Timestamp| chunk.iter().map(|e| f(e).as_millis()).collect::<Vec<i64>>();
-    let properties: Vec<String> = chunk.iter().map(|e| json_text(&e.properties)).collect();
-    let traits: Vec<String> = chunk.iter().map(|e| json_text(&e.traits)).collect();
-    let context: Vec<String> = chunk.iter().map(|e| json_text(&e.context)).collect();
+    let json = |f: fn(&Event) -> &embudo_core::Value| {
+        chunk
+            .iter()
+            .map(|e| json::event_column(f(e)).into_owned())
+            .collect::<Vec<String>>()
+    };
+    let (properties, traits, context) = (
+        json(|e| &e.properties),
+        json(|e| &e.traits),
+        json(|e| &e.context),
+    );
     query
         .bind(text(|e| e.message_id.as_str()))
         .bind(text(|e| e.kind.as_str()))

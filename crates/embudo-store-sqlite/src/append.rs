@@ -12,6 +12,8 @@
 //! is dropped. Callers encode their events (JSON text) before queueing, so that the encoding
 //! runs beside the writer, not in it.
 
+use std::borrow::Cow;
+
 use embudo_core::Event;
 use embudo_store::{AppendStatus, ProfileId, StoreError, StoreResult, WorkspaceId, json};
 use sqlx::sqlite::SqlitePool;
@@ -41,21 +43,14 @@ pub(crate) struct EventRow {
     group_id: Option<String>,
     timestamp: i64,
     received_at: i64,
-    properties: String,
-    traits: String,
-    context: String,
+    properties: Cow<'static, str>,
+    traits: Cow<'static, str>,
+    context: Cow<'static, str>,
 }
 
 impl EventRow {
     /// Encodes events for their rows (the JSON text of their structured fields).
     pub(crate) fn encode_all(events: &[Event]) -> Vec<EventRow> {
-        let mut buffer = Vec::with_capacity(1024);
-        let mut json_text = |value: &embudo_core::Value| {
-            buffer.clear();
-            json::write_value(&mut buffer, value);
-            // serde_json writes UTF-8.
-            String::from_utf8_lossy(&buffer).into_owned()
-        };
         events
             .iter()
             .map(|event| EventRow {
@@ -68,9 +63,9 @@ impl EventRow {
                 group_id: event.group_id.clone(),
                 timestamp: event.timestamp.as_millis(),
                 received_at: event.received_at.as_millis(),
-                properties: json_text(&event.properties),
-                traits: json_text(&event.traits),
-                context: json_text(&event.context),
+                properties: json::event_column(&event.properties),
+                traits: json::event_column(&event.traits),
+                context: json::event_column(&event.context),
             })
             .collect()
     }

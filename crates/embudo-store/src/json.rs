@@ -4,6 +4,7 @@
 //! Values are written with `serde_json` straight from [`Value`] (no intermediate tree).
 //! Non-finite numbers, which JSON cannot hold, are written as `null`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use embudo_core::order::OrderLine;
@@ -63,6 +64,15 @@ fn parse_error(what: &str, error: &serde_json::Error) -> StoreError {
 /// Writes a value as JSON text.
 pub fn value_to_json(value: &Value) -> String {
     to_text(&ValueRef(value))
+}
+
+/// A stored event column's JSON text: an empty map, as most events' traits are, is `{}` without
+/// an allocation.
+pub fn event_column(value: &Value) -> Cow<'static, str> {
+    match value {
+        Value::Map(map) if map.is_empty() => Cow::Borrowed("{}"),
+        _ => Cow::Owned(value_to_json(value)),
+    }
 }
 
 /// Appends a value's JSON text to `out` (for building many rows without reallocating).

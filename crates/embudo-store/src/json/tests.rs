@@ -35,6 +35,14 @@ fn values_round_trip_and_non_finite_numbers_become_null() {
     let mut buffer = Vec::new();
     write_value(&mut buffer, &sample());
     assert_eq!(String::from_utf8(buffer).unwrap(), text);
+    assert_eq!(event_column(&sample()), text);
+}
+
+#[test]
+fn an_empty_event_column_is_an_empty_object_without_an_allocation() {
+    let empty = event_column(&Value::Map(Map::default()));
+    assert!(matches!(empty, Cow::Borrowed("{}")));
+    assert_eq!(value_from_json(&empty).unwrap(), Value::Map(Map::default()));
 }
 
 #[test]
