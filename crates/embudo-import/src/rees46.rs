@@ -106,9 +106,11 @@ impl CsvConverter for Rees46 {
         let brand = field(5);
         let session = field(8);
 
-        // At most six properties: one allocation.
+        // At most six properties, one allocation, inserted in key order (each at the end).
         let mut product = Map::with_capacity(6);
-        product.insert("product_id".to_owned(), string(&product_id));
+        if !brand.is_empty() {
+            product.insert("brand".to_owned(), string(&brand));
+        }
         let category = if category_code.is_empty() {
             &category_id
         } else {
@@ -120,12 +122,10 @@ impl CsvConverter for Rees46 {
         if !category_id.is_empty() {
             product.insert("category_id".to_owned(), string(&category_id));
         }
-        if !brand.is_empty() {
-            product.insert("brand".to_owned(), string(&brand));
-        }
         if let Some(price) = price {
             product.insert("price".to_owned(), Value::Number(price));
         }
+        product.insert("product_id".to_owned(), string(&product_id));
         let properties = if event_type == "purchase" {
             product.insert("quantity".to_owned(), Value::Number(1.0));
             let mut order = Map::with_capacity(3);
@@ -133,11 +133,11 @@ impl CsvConverter for Rees46 {
                 "order_id".to_owned(),
                 Value::String(format!("{session}:{product_id}:{event_time}")),
             );
-            order.insert("total".to_owned(), Value::Number(price.unwrap_or(0.0)));
             order.insert(
                 "products".to_owned(),
                 Value::List(vec![Value::Map(product)]),
             );
+            order.insert("total".to_owned(), Value::Number(price.unwrap_or(0.0)));
             order
         } else {
             product
