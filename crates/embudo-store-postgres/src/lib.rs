@@ -26,11 +26,10 @@ use async_trait::async_trait;
 use embudo_core::identity::Candidate;
 use embudo_core::{Event, Timestamp};
 use embudo_store::{
-    AppendStatus, ConflictRecord, Direction, IdentityKind, IdentityMatch, IdentityQuery,
-    KEPT_MODEL_VERSIONS, KeyRecord, LoggedEvent, ModelInfo, ModelRecord, NewKey, NewModel,
-    OrderRecord, Page, PhaseCount, ProcessingBatch, ProfileFilter, ProfileId, ProfileRecord,
-    SortField, Store, StoreError, StoreResult, TransitionRecord, Workspace, WorkspaceId, json,
-    keyset, validate_event,
+    AppendStatus, ConflictRecord, IdentityKind, IdentityMatch, IdentityQuery, KEPT_MODEL_VERSIONS,
+    KeyRecord, LoggedEvent, ModelInfo, ModelRecord, NewKey, NewModel, OrderRecord, Page,
+    PhaseCount, ProcessingBatch, ProfileFilter, ProfileId, ProfileRecord, Store, StoreError,
+    StoreResult, TransitionRecord, Workspace, WorkspaceId, json, keyset, validate_event,
 };
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
@@ -106,16 +105,6 @@ fn conflict_as(error: sqlx::Error, message: impl FnOnce() -> String) -> StoreErr
     }
 }
 
-/// The SQL a sort field sorts by; the same expressions as the partial indexes.
-fn sort_expression(field: SortField) -> &'static str {
-    match field {
-        SortField::LastSeen => "last_seen",
-        SortField::Intent => "COALESCE(intent, -1e300::float8)",
-        SortField::PAlive => "COALESCE(p_alive, -1e300::float8)",
-        SortField::Clv => "COALESCE(clv, -1e300::float8)",
-    }
-}
-
 impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/database`) and runs the migrations.
     pub async fn connect(url: &str) -> StoreResult<PostgresStore> {
@@ -176,6 +165,7 @@ impl PostgresStore {
 }
 
 /// One bound value of a dynamically built query.
+#[derive(Clone)]
 enum Bind {
     Int(i64),
     Float(f64),
@@ -798,8 +788,7 @@ impl Store for PostgresStore {
         filter: &ProfileFilter,
     ) -> StoreResult<Page<ProfileRecord>> {
         let limit = filter.limit.clamp(1, MAX_PAGE);
-        let order_expr = sort_expression(filter.sort);
-        let mut sql = format!(
+        let mut base = format!(
             "SELECT {PROFILE_COLUMNS} FROM profiles WHERE workspace_id = $1 AND merged_into IS NULL"
         );
         let mut binds = vec![Bind::Int(workspace.0)];
@@ -809,47 +798,56 @@ impl Store for PostgresStore {
             ("stage", &filter.stage),
         ] {
             if let Some(value) = value {
-                sql.push_str(&format!(" AND {column} = ${}", binds.len() + 1));
+                base.push_str(&format!(" AND {column} = ${}", binds.len() + 1));
                 binds.push(Bind::Text(value.clone()));
             }
         }
         if let Some(audience) = &filter.audience {
-            sql.push_str(&format!(
+            base.push_str(&format!(
                 " AND audiences::jsonb @> jsonb_build_array(${}::text)",
                 binds.len() + 1
             ));
             binds.push(Bind::Text(audience.clone()));
         }
-        let (comparison, direction) = match filter.direction {
-            Direction::Asc => (">", "ASC"),
-            Direction::Desc => ("<", "DESC"),
-        };
-        if let Some(cursor) = &filter.after {
-            let (value, id) = keyset::decode(cursor, filter.sort, filter.direction)?;
-            sql.push_str(&format!(
-                " AND ({order_expr}, id) {comparison} (${}, ${})",
-                binds.len() + 1,
-                binds.len() + 2
-            ));
-            binds.push(match value {
-                keyset::SortValue::Millis(millis) => Bind::Int(millis),
-                keyset::SortValue::Score(score) => Bind::Float(score),
-            });
-            binds.push(Bind::Int(id));
+        let after = filter
+            .after
+            .as_ref()
+            .map(|cursor| keyset::decode(cursor, filter.sort, filter.direction))
+            .transpose()?;
+        let mut items = Vec::new();
+        for part in keyset::page_parts(filter.sort, filter.direction, after) {
+            let wanted = limit as usize + 1 - items.len();
+            if wanted == 0 {
+                break;
+            }
+            let mut part_binds = binds.clone();
+            part_binds.extend(part.values.into_iter().map(|value| match value {
+                keyset::KeyValue::Int(int) => Bind::Int(int),
+                keyset::KeyValue::Float(float) => Bind::Float(float),
+            }));
+            part_binds.push(Bind::Int(wanted as i64));
+            // The part's `?`s, numbered after the filters' placeholders.
+            let mut sql = base.clone();
+            let mut number = binds.len();
+            for piece in
+                format!("{} ORDER BY {} LIMIT ?", part.condition, part.order).split_inclusive('?')
+            {
+                match piece.strip_suffix('?') {
+                    Some(text) => {
+                        number += 1;
+                        sql.push_str(&format!("{text}${number}"));
+                    }
+                    None => sql.push_str(piece),
+                }
+            }
+            let rows: Vec<PgRow> = bind_all(sqlx::query(&sql), part_binds)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+            for row in &rows {
+                items.push(rows::profile(row)?);
+            }
         }
-        sql.push_str(&format!(
-            " ORDER BY {order_expr} {direction}, id {direction} LIMIT ${}",
-            binds.len() + 1
-        ));
-        binds.push(Bind::Int(i64::from(limit) + 1));
-        let rows: Vec<PgRow> = bind_all(sqlx::query(&sql), binds)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let mut items = rows
-            .iter()
-            .map(rows::profile)
-            .collect::<StoreResult<Vec<_>>>()?;
         let next = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items

@@ -21,11 +21,11 @@ use async_trait::async_trait;
 use embudo_core::identity::Candidate;
 use embudo_core::{Event, Timestamp};
 use embudo_store::{
-    AppendStatus, ConflictRecord, Direction, IdentityKind, IdentityLink, IdentityMatch,
-    IdentityQuery, KEPT_MODEL_VERSIONS, KeyRecord, LoggedEvent, ModelInfo, ModelRecord, NewKey,
-    NewModel, OrderRecord, Page, PhaseCount, ProcessingBatch, ProfileFilter, ProfileId,
-    ProfileRecord, Store, StoreError, StoreResult, TransitionRecord, Workspace, WorkspaceId, json,
-    keyset, validate_event,
+    AppendStatus, ConflictRecord, IdentityKind, IdentityLink, IdentityMatch, IdentityQuery,
+    KEPT_MODEL_VERSIONS, KeyRecord, LoggedEvent, ModelInfo, ModelRecord, NewKey, NewModel,
+    OrderRecord, Page, PhaseCount, ProcessingBatch, ProfileFilter, ProfileId, ProfileRecord, Store,
+    StoreError, StoreResult, TransitionRecord, Workspace, WorkspaceId, json, keyset,
+    validate_event,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -246,6 +246,7 @@ impl SqliteStore {
 }
 
 /// One bound value of a dynamically built query.
+#[derive(Clone)]
 enum Bind {
     Int(i64),
     Float(f64),
@@ -1096,8 +1097,7 @@ impl Store for SqliteStore {
         filter: &ProfileFilter,
     ) -> StoreResult<Page<ProfileRecord>> {
         let limit = filter.limit.clamp(1, MAX_PAGE);
-        let order_expr = keyset::sort_expression(filter.sort);
-        let mut sql = format!(
+        let mut base = format!(
             "SELECT {PROFILE_COLUMNS} FROM profiles WHERE workspace_id = ? AND merged_into IS NULL"
         );
         let mut binds = vec![Bind::Int(workspace.0)];
@@ -1107,41 +1107,46 @@ impl Store for SqliteStore {
             ("stage", &filter.stage),
         ] {
             if let Some(value) = value {
-                sql.push_str(&format!(" AND {column} = ?"));
+                base.push_str(&format!(" AND {column} = ?"));
                 binds.push(Bind::Text(value.clone()));
             }
         }
         if let Some(audience) = &filter.audience {
-            sql.push_str(
+            base.push_str(
                 " AND EXISTS (SELECT 1 FROM json_each(profiles.audiences) WHERE json_each.value = ?)",
             );
             binds.push(Bind::Text(audience.clone()));
         }
-        let (comparison, direction) = match filter.direction {
-            Direction::Asc => (">", "ASC"),
-            Direction::Desc => ("<", "DESC"),
-        };
-        if let Some(cursor) = &filter.after {
-            let (value, id) = keyset::decode(cursor, filter.sort, filter.direction)?;
-            sql.push_str(&format!(" AND ({order_expr}, id) {comparison} (?, ?)"));
-            binds.push(match value {
-                keyset::SortValue::Millis(millis) => Bind::Int(millis),
-                keyset::SortValue::Score(score) => Bind::Float(score),
+        let after = filter
+            .after
+            .as_ref()
+            .map(|cursor| keyset::decode(cursor, filter.sort, filter.direction))
+            .transpose()?;
+        let mut items = Vec::new();
+        for part in keyset::page_parts(filter.sort, filter.direction, after) {
+            let wanted = limit as usize + 1 - items.len();
+            if wanted == 0 {
+                break;
+            }
+            let sql = format!("{base}{} ORDER BY {} LIMIT ?", part.condition, part.order);
+            let values = part.values.into_iter().map(|value| match value {
+                keyset::KeyValue::Int(int) => Bind::Int(int),
+                keyset::KeyValue::Float(float) => Bind::Float(float),
             });
-            binds.push(Bind::Int(id));
+            let part_binds = binds
+                .iter()
+                .cloned()
+                .chain(values)
+                .chain([Bind::Int(wanted as i64)])
+                .collect();
+            let rows: Vec<SqliteRow> = bind_all(sqlx::query(&sql), part_binds)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map_err)?;
+            for row in &rows {
+                items.push(rows::profile(row)?);
+            }
         }
-        sql.push_str(&format!(
-            " ORDER BY {order_expr} {direction}, id {direction} LIMIT ?"
-        ));
-        binds.push(Bind::Int(i64::from(limit) + 1));
-        let rows: Vec<SqliteRow> = bind_all(sqlx::query(&sql), binds)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
-        let mut items = rows
-            .iter()
-            .map(rows::profile)
-            .collect::<StoreResult<Vec<_>>>()?;
         let next = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items

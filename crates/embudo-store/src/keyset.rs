@@ -2,17 +2,14 @@
 //!
 //! A cursor names the sort field and direction it was made for, the last item's sort value and
 //! its id; the next page starts strictly after `(value, id)` in the listing's order. Missing
-//! scores sort as [`MISSING_SCORE`] (below every real score); adapters use the same constant in
-//! SQL (`COALESCE(column, -1e300)`).
+//! scores sort as [`MISSING_SCORE`] (below every real score). [`page_parts`] gives the queries
+//! of a page, the same for both adapters but for their placeholders.
 
 use crate::error::StoreError;
 use crate::model::{Direction, PageCursor, ProfileRecord, SortField};
 
 /// The value a missing score sorts as.
 pub const MISSING_SCORE: f64 = -1e300;
-
-/// The same, as SQL text.
-pub const MISSING_SCORE_SQL: &str = "-1e300";
 
 /// A position in a listing.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,13 +20,128 @@ pub enum SortValue {
     Score(f64),
 }
 
-/// The SQL column a field sorts by (missing scores coalesced).
-pub fn sort_expression(field: SortField) -> String {
+/// The score column a field sorts by, or `None` for `last_seen`.
+///
+/// A score's sort index holds only the profiles that have the score (most have none until a
+/// model scores them: every profile an import creates), so a listing by a score reads two
+/// segments, each in its own index order: the scored profiles by score then id, and the
+/// unscored ones by id. A missing score sorts below every score ([`score_segments`]).
+pub fn score_column(field: SortField) -> Option<&'static str> {
     match field {
-        SortField::LastSeen => "last_seen".to_owned(),
-        SortField::Intent => format!("COALESCE(intent, {MISSING_SCORE_SQL})"),
-        SortField::PAlive => format!("COALESCE(p_alive, {MISSING_SCORE_SQL})"),
-        SortField::Clv => format!("COALESCE(clv, {MISSING_SCORE_SQL})"),
+        SortField::LastSeen => None,
+        SortField::Intent => Some("intent"),
+        SortField::PAlive => Some("p_alive"),
+        SortField::Clv => Some("clv"),
+    }
+}
+
+/// One segment of a listing by a score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ScoreSegment {
+    /// The scored profiles, strictly after `(score, id)` in the listing's direction when given.
+    Scored(Option<(f64, i64)>),
+    /// The unscored profiles, strictly after `id` in the listing's direction when given.
+    Unscored(Option<i64>),
+}
+
+/// The segments a listing by a score reads, in order, from the position of its cursor
+/// (`after`, as [`decode`] reads it). Descending: the scored profiles, then the unscored ones;
+/// ascending: the other way round.
+pub fn score_segments(direction: Direction, after: Option<(SortValue, i64)>) -> Vec<ScoreSegment> {
+    use ScoreSegment::{Scored, Unscored};
+    let after = after.map(|(value, id)| match value {
+        SortValue::Score(score) if score != MISSING_SCORE => (Some(score), id),
+        _ => (None, id),
+    });
+    match (direction, after) {
+        (Direction::Desc, None) => vec![Scored(None), Unscored(None)],
+        (Direction::Desc, Some((Some(score), id))) => {
+            vec![Scored(Some((score, id))), Unscored(None)]
+        }
+        (Direction::Desc, Some((None, id))) => vec![Unscored(Some(id))],
+        (Direction::Asc, None) => vec![Unscored(None), Scored(None)],
+        (Direction::Asc, Some((None, id))) => vec![Unscored(Some(id)), Scored(None)],
+        (Direction::Asc, Some((Some(score), id))) => vec![Scored(Some((score, id)))],
+    }
+}
+
+/// A value bound by a [`PagePart`]'s condition.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum KeyValue {
+    Int(i64),
+    Float(f64),
+}
+
+/// One query of a listing page: what it adds to the listing's filters (a `?` for each of
+/// `values`, in order) and its `ORDER BY`. A page runs its parts in order until it has enough
+/// profiles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PagePart {
+    pub condition: String,
+    pub values: Vec<KeyValue>,
+    pub order: String,
+}
+
+/// The queries of one page of a listing, from the position of its cursor (`after`, as
+/// [`decode`] reads it).
+pub fn page_parts(
+    field: SortField,
+    direction: Direction,
+    after: Option<(SortValue, i64)>,
+) -> Vec<PagePart> {
+    let (comparison, dir) = match direction {
+        Direction::Asc => (">", "ASC"),
+        Direction::Desc => ("<", "DESC"),
+    };
+    let Some(column) = score_column(field) else {
+        let (condition, values) = match after {
+            Some((value, id)) => (
+                format!(" AND (last_seen, id) {comparison} (?, ?)"),
+                vec![sort_key_value(value), KeyValue::Int(id)],
+            ),
+            None => (String::new(), Vec::new()),
+        };
+        return vec![PagePart {
+            condition,
+            values,
+            order: format!("last_seen {dir}, id {dir}"),
+        }];
+    };
+    score_segments(direction, after)
+        .into_iter()
+        .map(|segment| match segment {
+            ScoreSegment::Scored(after) => {
+                let mut part = PagePart {
+                    condition: format!(" AND {column} IS NOT NULL"),
+                    values: Vec::new(),
+                    order: format!("{column} {dir}, id {dir}"),
+                };
+                if let Some((score, id)) = after {
+                    part.condition += &format!(" AND ({column}, id) {comparison} (?, ?)");
+                    part.values = vec![KeyValue::Float(score), KeyValue::Int(id)];
+                }
+                part
+            }
+            ScoreSegment::Unscored(after) => {
+                let mut part = PagePart {
+                    condition: format!(" AND {column} IS NULL"),
+                    values: Vec::new(),
+                    order: format!("id {dir}"),
+                };
+                if let Some(id) = after {
+                    part.condition += &format!(" AND id {comparison} ?");
+                    part.values = vec![KeyValue::Int(id)];
+                }
+                part
+            }
+        })
+        .collect()
+}
+
+fn sort_key_value(value: SortValue) -> KeyValue {
+    match value {
+        SortValue::Millis(millis) => KeyValue::Int(millis),
+        SortValue::Score(score) => KeyValue::Float(score),
     }
 }
 

@@ -110,6 +110,42 @@ async fn pages_are_stable_under_inserts_and_follow_the_sort() {
         let expected: Vec<ProfileId> = all.iter().map(|p| p.id).collect();
         assert_eq!(by_intent, expected, "{backend}");
 
+        // Scored and unscored profiles come from two queries (the score indexes hold only the
+        // scored): both directions, wherever a page boundary falls, and with a filter.
+        for limit in 1..=6 {
+            for direction in [Direction::Asc, Direction::Desc] {
+                let filter = ProfileFilter {
+                    sort: SortField::Intent,
+                    direction,
+                    limit,
+                    ..ProfileFilter::default()
+                };
+                let mut want = expected.clone();
+                if direction == Direction::Desc {
+                    want.reverse();
+                }
+                let got = all_pages(store, ws, &filter).await;
+                assert_eq!(got, want, "{backend}: {direction:?}, {limit} a page");
+                let phase_ii = ProfileFilter {
+                    phase: Some("II".to_owned()),
+                    ..filter
+                };
+                let want: Vec<ProfileId> = want
+                    .iter()
+                    .copied()
+                    .filter(|id| {
+                        all.iter()
+                            .any(|p| p.id == *id && p.summary.phase.as_deref() == Some("II"))
+                    })
+                    .collect();
+                let got = all_pages(store, ws, &phase_ii).await;
+                assert_eq!(
+                    got, want,
+                    "{backend}: phase II, {direction:?}, {limit} a page"
+                );
+            }
+        }
+
         // Filters.
         let vip_iii = all_pages(
             store,
