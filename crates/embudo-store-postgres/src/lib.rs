@@ -172,6 +172,15 @@ enum Bind {
     Text(String),
 }
 
+impl From<keyset::KeyValue> for Bind {
+    fn from(value: keyset::KeyValue) -> Bind {
+        match value {
+            keyset::KeyValue::Int(int) => Bind::Int(int),
+            keyset::KeyValue::Float(float) => Bind::Float(float),
+        }
+    }
+}
+
 fn bind_all<'q>(
     mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     binds: Vec<Bind>,
@@ -809,23 +818,10 @@ impl Store for PostgresStore {
             ));
             binds.push(Bind::Text(audience.clone()));
         }
-        let after = filter
-            .after
-            .as_ref()
-            .map(|cursor| keyset::decode(cursor, filter.sort, filter.direction))
-            .transpose()?;
-        let mut items = Vec::new();
-        for part in keyset::page_parts(filter.sort, filter.direction, after) {
-            let wanted = limit as usize + 1 - items.len();
-            if wanted == 0 {
-                break;
-            }
+        keyset::page(filter, limit, |part, wanted| {
             let mut part_binds = binds.clone();
-            part_binds.extend(part.values.into_iter().map(|value| match value {
-                keyset::KeyValue::Int(int) => Bind::Int(int),
-                keyset::KeyValue::Float(float) => Bind::Float(float),
-            }));
-            part_binds.push(Bind::Int(wanted as i64));
+            part_binds.extend(part.values.into_iter().map(Bind::from));
+            part_binds.push(Bind::Int(wanted));
             // The part's `?`s, numbered after the filters' placeholders.
             let mut sql = base.clone();
             let mut number = binds.len();
@@ -840,23 +836,16 @@ impl Store for PostgresStore {
                     None => sql.push_str(piece),
                 }
             }
-            let rows: Vec<PgRow> = bind_all(sqlx::query(&sql), part_binds)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?;
-            for row in &rows {
-                items.push(rows::profile(row)?);
+            let pool = &self.pool;
+            async move {
+                let rows: Vec<PgRow> = bind_all(sqlx::query(&sql), part_binds)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(rows::profile).collect()
             }
-        }
-        let next = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items
-                .last()
-                .map(|last| keyset::encode(filter.sort, filter.direction, last))
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(workspace = %workspace, profile = %profile))]

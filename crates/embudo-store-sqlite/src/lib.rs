@@ -253,6 +253,15 @@ enum Bind {
     Text(String),
 }
 
+impl From<keyset::KeyValue> for Bind {
+    fn from(value: keyset::KeyValue) -> Bind {
+        match value {
+            keyset::KeyValue::Int(int) => Bind::Int(int),
+            keyset::KeyValue::Float(float) => Bind::Float(float),
+        }
+    }
+}
+
 /// A query with its bound values.
 pub(crate) type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
@@ -1117,45 +1126,21 @@ impl Store for SqliteStore {
             );
             binds.push(Bind::Text(audience.clone()));
         }
-        let after = filter
-            .after
-            .as_ref()
-            .map(|cursor| keyset::decode(cursor, filter.sort, filter.direction))
-            .transpose()?;
-        let mut items = Vec::new();
-        for part in keyset::page_parts(filter.sort, filter.direction, after) {
-            let wanted = limit as usize + 1 - items.len();
-            if wanted == 0 {
-                break;
-            }
+        keyset::page(filter, limit, |part, wanted| {
             let sql = format!("{base}{} ORDER BY {} LIMIT ?", part.condition, part.order);
-            let values = part.values.into_iter().map(|value| match value {
-                keyset::KeyValue::Int(int) => Bind::Int(int),
-                keyset::KeyValue::Float(float) => Bind::Float(float),
-            });
-            let part_binds = binds
-                .iter()
-                .cloned()
-                .chain(values)
-                .chain([Bind::Int(wanted as i64)])
-                .collect();
-            let rows: Vec<SqliteRow> = bind_all(sqlx::query(&sql), part_binds)
-                .fetch_all(&self.reader)
-                .await
-                .map_err(map_err)?;
-            for row in &rows {
-                items.push(rows::profile(row)?);
+            let mut part_binds = binds.clone();
+            part_binds.extend(part.values.into_iter().map(Bind::from));
+            part_binds.push(Bind::Int(wanted));
+            let reader = &self.reader;
+            async move {
+                let rows: Vec<SqliteRow> = bind_all(sqlx::query(&sql), part_binds)
+                    .fetch_all(reader)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(rows::profile).collect()
             }
-        }
-        let next = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items
-                .last()
-                .map(|last| keyset::encode(filter.sort, filter.direction, last))
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(workspace = %workspace, profile = %profile))]

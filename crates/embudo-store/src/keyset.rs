@@ -5,8 +5,8 @@
 //! scores sort as [`MISSING_SCORE`] (below every real score). [`page_parts`] gives the queries
 //! of a page, the same for both adapters but for their placeholders.
 
-use crate::error::StoreError;
-use crate::model::{Direction, PageCursor, ProfileRecord, SortField};
+use crate::error::{StoreError, StoreResult};
+use crate::model::{Direction, Page, PageCursor, ProfileFilter, ProfileRecord, SortField};
 
 /// The value a missing score sorts as.
 pub const MISSING_SCORE: f64 = -1e300;
@@ -136,6 +136,42 @@ pub fn page_parts(
             }
         })
         .collect()
+}
+
+/// One page of `filter`'s listing, at most `limit` profiles: runs the page's parts in order
+/// through `fetch` (a part and how many profiles it may return at most) until the page is full,
+/// one more than `limit` telling whether there is a next page.
+pub async fn page<F>(
+    filter: &ProfileFilter,
+    limit: u32,
+    mut fetch: impl FnMut(PagePart, i64) -> F,
+) -> StoreResult<Page<ProfileRecord>>
+where
+    F: Future<Output = StoreResult<Vec<ProfileRecord>>>,
+{
+    let after = filter
+        .after
+        .as_ref()
+        .map(|cursor| decode(cursor, filter.sort, filter.direction))
+        .transpose()?;
+    let wanted = limit as usize + 1;
+    let mut items = Vec::new();
+    for part in page_parts(filter.sort, filter.direction, after) {
+        if items.len() >= wanted {
+            break;
+        }
+        let more = fetch(part, (wanted - items.len()) as i64).await?;
+        items.extend(more);
+    }
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items
+            .last()
+            .map(|last| encode(filter.sort, filter.direction, last))
+    } else {
+        None
+    };
+    Ok(Page { items, next })
 }
 
 fn sort_key_value(value: SortValue) -> KeyValue {
