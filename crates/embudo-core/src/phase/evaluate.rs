@@ -268,8 +268,6 @@ pub struct Classification {
     /// Kept orders and the last one.
     pub n_orders: u32,
     pub last_order_at: Option<Timestamp>,
-    /// The best matched audience, if any.
-    pub audience: Option<AudienceFit>,
     /// Every matched audience, best fit first.
     pub audiences: Vec<AudienceFit>,
     /// When evaluated.
@@ -408,10 +406,6 @@ pub fn evaluate(
         .filter(|audience| audience.fit.is_finite())
         .cloned()
         .collect();
-    let audience = audiences
-        .iter()
-        .max_by(|a, b| a.fit.total_cmp(&b.fit))
-        .cloned();
     audiences.sort_by(|a, b| b.fit.total_cmp(&a.fit));
     let explored = state.count(Signal::SignUp) > 0
         || state.count(Signal::QuestionAnswered) > 0
@@ -426,9 +420,9 @@ pub fn evaluate(
         }
     });
     let stage_checks = StageChecks {
-        identify: audience
-            .as_ref()
-            .is_some_and(|audience| audience.fit >= model.stage.min_fit),
+        identify: audiences
+            .first()
+            .is_some_and(|best| best.fit >= model.stage.min_fit),
         connect: reachable(context) && engagement >= model.stage.min_engagement,
         explore: qualification.is_some(),
         advise: customer || advocacy >= model.stage.min_advocacy,
@@ -459,7 +453,6 @@ pub fn evaluate(
         last_order_at: last_order_ms
             .filter(|_| customer)
             .map(Timestamp::from_millis),
-        audience,
         audiences,
         at: now,
     }
