@@ -62,13 +62,16 @@ fn bench_append(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("encode_only", |b| {
         b.iter(|| {
-            let mut buffer = Vec::with_capacity(BATCH * 300);
-            for event in &events {
-                json::write_value(&mut buffer, &event.properties);
-                json::write_value(&mut buffer, &event.traits);
-                json::write_value(&mut buffer, &event.context);
-            }
-            buffer
+            events
+                .iter()
+                .map(|event| {
+                    [
+                        json::event_column(&event.properties),
+                        json::event_column(&event.traits),
+                        json::event_column(&event.context),
+                    ]
+                })
+                .collect::<Vec<_>>()
         })
     });
 

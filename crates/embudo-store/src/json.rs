@@ -75,12 +75,6 @@ pub fn event_column(value: &Value) -> Cow<'static, str> {
     }
 }
 
-/// Appends a value's JSON text to `out` (for building many rows without reallocating).
-pub fn write_value(out: &mut Vec<u8>, value: &Value) {
-    // Writing into a Vec cannot fail (see `to_text`).
-    let _ = serde_json::to_writer(out, &ValueRef(value));
-}
-
 /// Converts a parsed JSON tree into a [`Value`].
 pub fn value_from_serde(json: serde_json::Value) -> Value {
     match json {
