@@ -50,6 +50,17 @@ pub struct Aggregates {
     pub orders: BTreeMap<String, OrderFacts>,
 }
 
+/// Counts one more `key`; the key is copied only the first time (an event name or a category
+/// is usually counted already).
+fn count(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_owned(), 1);
+        }
+    }
+}
+
 #[cfg(feature = "serde")]
 fn is_zero(n: &u64) -> bool {
     *n == 0
@@ -104,7 +115,7 @@ impl Aggregates {
             EventKind::Track => event.name.as_deref().unwrap_or("track"),
             kind => kind.as_str(),
         };
-        *self.event_counts.entry(name.to_owned()).or_default() += 1;
+        count(&mut self.event_counts, name);
         if matches!(action, Action::QuestionAsked { .. }) {
             return;
         }
@@ -126,7 +137,7 @@ impl Aggregates {
                     }
                 }
                 if let Some(category) = &product.category {
-                    *self.categories_viewed.entry(category.clone()).or_default() += 1;
+                    count(&mut self.categories_viewed, category);
                 }
             }
             Action::ProductAdded(_) => self.n_cart_adds += 1,
