@@ -225,14 +225,13 @@ async fn insert_rows(
 ) -> StoreResult<Vec<AppendStatus>> {
     let mut statuses = vec![AppendStatus::Duplicate; rows.len()];
     let statements = &Statements::new(rows.len(), APPEND_CHUNK, |n_rows| insert_sql(n_rows, false));
+    let mut sizes = crate::chunk_sizes(rows.len(), APPEND_CHUNK);
     let mut rows = rows.into_iter();
     let mut seq = head + 1;
     let mut queries = std::iter::from_fn(move || {
-        if rows.len() == 0 {
-            return None;
-        }
-        let mut query = statements.query(rows.len().min(APPEND_CHUNK));
-        for row in rows.by_ref().take(APPEND_CHUNK) {
+        let n_rows = sizes.next()?;
+        let mut query = statements.query(n_rows);
+        for row in rows.by_ref().take(n_rows) {
             query = bind_row(query, seq, workspace, row);
             seq += 1;
         }
@@ -272,11 +271,12 @@ pub(crate) async fn insert_processed(
     let statements = Statements::new(events.len(), APPEND_CHUNK, |n_rows| {
         insert_sql(n_rows, true)
     });
-    let mut queries = events
-        .chunks(APPEND_CHUNK)
-        .zip(profiles.chunks(APPEND_CHUNK))
-        .zip((first_seq..).step_by(APPEND_CHUNK))
-        .map(|((events, profiles), first_seq)| {
+    let mut next_seq = first_seq;
+    let mut queries = crate::chunks(events, APPEND_CHUNK)
+        .zip(crate::chunks(profiles, APPEND_CHUNK))
+        .map(|(events, profiles)| {
+            let first_seq = next_seq;
+            next_seq += events.len() as i64;
             let mut query = statements.query(events.len());
             let rows = EventRow::encode_all(events);
             for ((seq, row), profile) in (first_seq..).zip(rows).zip(profiles) {
@@ -323,7 +323,7 @@ fn bind_row(query: Query<'_>, seq: i64, workspace: WorkspaceId, row: EventRow) -
 fn insert_sql(n_rows: usize, with_profile: bool) -> String {
     let mut sql = String::with_capacity(200 + n_rows * 34);
     sql.push_str(
-        "INSERT INTO events (seq, workspace_id, message_id, kind, name, anonymous_id, user_id, \
+        "INSERT OR FAIL INTO events (seq, workspace_id, message_id, kind, name, anonymous_id, user_id, \
          previous_id, group_id, timestamp, received_at, properties, traits, context",
     );
     if with_profile {

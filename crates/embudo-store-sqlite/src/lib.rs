@@ -6,6 +6,11 @@
 //! - Migrations in `migrations/`, embedded with `sqlx::migrate!` and run on connect.
 //! - Runtime queries only (no `DATABASE_URL` at build time); driver errors are mapped to
 //!   [`StoreError`] here.
+//! - The multi-row writes of a transaction that any error abandons (appends, a processing
+//!   batch's profiles, identity links, orders, transitions and event profiles) are `OR FAIL`:
+//!   a failing statement then keeps the rows it wrote before the failure, which the rollback
+//!   discards anyway, and SQLite keeps no statement journal for it (a copy of every page the
+//!   statement touches, only needed to undo a statement on its own).
 //!
 //! SQLite runs one job worker per database file: when the job queue comes, claiming is a plain
 //! `UPDATE … RETURNING` on the writer (PostgreSQL uses `FOR UPDATE SKIP LOCKED`).
@@ -311,30 +316,54 @@ pub(crate) fn placeholders(n_rows: usize, n_columns: usize) -> String {
     out
 }
 
-/// The texts of a multi-row statement over `n_rows` rows in chunks of `chunk`: one for the
-/// full chunks, one for the last (a statement is prepared once per text and cached).
+/// The sizes of the chunks a multi-row write of `n_rows` rows is cut into: `chunk` rows, then
+/// the rest in powers of two, largest first (a rest of 300 is 256, 32, 8 and 4). sqlx prepares
+/// a statement once per text and caches it, so a write's statements are then among a few dozen
+/// texts that every batch shares; a rest of whatever size is left over would be a new text,
+/// parsed again for each batch (a 300-row upsert of profiles has 6,300 parameters).
+pub(crate) fn chunk_sizes(n_rows: usize, chunk: usize) -> impl Iterator<Item = usize> {
+    let chunk = chunk.max(1);
+    let rest = n_rows % chunk;
+    std::iter::repeat_n(chunk, n_rows / chunk).chain(
+        (0..usize::BITS)
+            .rev()
+            .map(|bit| 1_usize << bit)
+            .filter(move |size| rest & size != 0),
+    )
+}
+
+/// `items` cut as [`chunk_sizes`] says.
+pub(crate) fn chunks<T>(items: &[T], chunk: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    chunk_sizes(items.len(), chunk).map(move |n_rows| {
+        let (head, tail) = rest.split_at(n_rows);
+        rest = tail;
+        head
+    })
+}
+
+/// The texts of a multi-row statement for each chunk size of [`chunk_sizes`].
 pub(crate) struct Statements {
-    chunk: usize,
-    full: String,
-    last: String,
+    texts: Vec<(usize, String)>,
 }
 
 impl Statements {
     pub(crate) fn new(n_rows: usize, chunk: usize, sql: impl Fn(usize) -> String) -> Statements {
+        let mut sizes: Vec<usize> = chunk_sizes(n_rows, chunk).collect();
+        sizes.dedup();
         Statements {
-            chunk,
-            full: sql(chunk),
-            last: sql((n_rows % chunk).max(1)),
+            texts: sizes.into_iter().map(|n| (n, sql(n))).collect(),
         }
     }
 
-    /// The statement for a chunk of `n_rows` rows.
+    /// The statement for a chunk of `n_rows` rows, one of the sizes [`chunk_sizes`] gave.
     pub(crate) fn query(&self, n_rows: usize) -> Query<'_> {
-        sqlx::query(if n_rows == self.chunk {
-            &self.full
-        } else {
-            &self.last
-        })
+        let (_, text) = self
+            .texts
+            .iter()
+            .find(|(size, _)| *size == n_rows)
+            .expect("a chunk size of the same write");
+        sqlx::query(text)
     }
 }
 
@@ -352,7 +381,7 @@ async fn upsert_profiles(
 ) -> StoreResult<()> {
     let statements = Statements::new(profiles.len(), WRITE_CHUNK, |n_rows| {
         format!(
-            "INSERT INTO profiles (id, workspace_id, user_id, email, anonymous_ids, traits, \
+            "INSERT OR FAIL INTO profiles (id, workspace_id, user_id, email, anonymous_ids, traits, \
              aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, \
              audiences, first_seen, last_seen, created_at, updated_at, merged_into) VALUES {} \
              ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
@@ -369,7 +398,7 @@ async fn upsert_profiles(
         )
     });
     // Owned values: borrowed ones would be copied on their way to the connection's thread.
-    let mut queries = profiles.chunks(WRITE_CHUNK).map(|chunk| {
+    let mut queries = chunks(profiles, WRITE_CHUNK).map(|chunk| {
         let mut query = statements.query(chunk.len());
         for profile in chunk {
             let summary = &profile.summary;
@@ -428,10 +457,10 @@ async fn link_identities(
     links: &[IdentityLink],
 ) -> StoreResult<()> {
     let links = embudo_store::final_identity_links(links);
-    for chunk in links.chunks(WRITE_CHUNK) {
+    for chunk in chunks(&links, WRITE_CHUNK) {
         // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
         let sql = format!(
-            "INSERT INTO identities (workspace_id, kind, value, profile_id) \
+            "INSERT OR FAIL INTO identities (workspace_id, kind, value, profile_id) \
              SELECT p.workspace_id, v.column1, v.column2, p.id FROM (VALUES {}) AS v \
              JOIN profiles p ON p.workspace_id = v.column3 AND p.id = v.column4 WHERE true \
              ON CONFLICT (workspace_id, kind, value) DO UPDATE SET profile_id = excluded.profile_id",
@@ -474,9 +503,9 @@ async fn upsert_orders(
     orders: &[OrderRecord],
 ) -> StoreResult<()> {
     let orders = embudo_store::final_orders(orders);
-    for chunk in orders.chunks(WRITE_CHUNK) {
+    for chunk in chunks(&orders, WRITE_CHUNK) {
         let sql = format!(
-            "INSERT INTO orders (workspace_id, order_id, profile_id, placed_at, total, \
+            "INSERT OR FAIL INTO orders (workspace_id, order_id, profile_id, placed_at, total, \
              currency, lines, refunded, cancelled) VALUES {} \
              ON CONFLICT (workspace_id, order_id) DO UPDATE SET \
              profile_id = excluded.profile_id, placed_at = excluded.placed_at, \
@@ -507,9 +536,9 @@ async fn insert_transitions(
     tx: &mut Transaction<'_, Sqlite>,
     transitions: &[TransitionRecord],
 ) -> StoreResult<()> {
-    for chunk in transitions.chunks(WRITE_CHUNK) {
+    for chunk in chunks(transitions, WRITE_CHUNK) {
         let sql = format!(
-            "INSERT INTO transitions (workspace_id, profile_id, dimension, from_value, \
+            "INSERT OR FAIL INTO transitions (workspace_id, profile_id, dimension, from_value, \
              to_value, at, reason) VALUES {}",
             placeholders(chunk.len(), 7)
         );
@@ -547,7 +576,7 @@ async fn assign_event_profiles(
         }
         pairs.push(']');
         let result = sqlx::query(
-            "UPDATE events SET profile_id = pairs.profile_id \
+            "UPDATE OR FAIL events SET profile_id = pairs.profile_id \
              FROM (SELECT value ->> 0 AS seq, value ->> 1 AS profile_id FROM json_each(?)) AS pairs \
              JOIN profiles ON profiles.id = pairs.profile_id \
              WHERE events.seq = pairs.seq AND events.workspace_id = profiles.workspace_id",
@@ -1390,3 +1419,6 @@ async fn insert_key(
         revoked_at: None,
     })
 }
+
+#[cfg(test)]
+mod tests;
