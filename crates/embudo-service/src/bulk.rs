@@ -14,11 +14,11 @@
 //! path safe against any other writer: a batch it cannot store is stored nothing of, then
 //! appended and processed the ordinary way.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use embudo_core::Event;
 use embudo_store::{LoggedEvent, ProcessingBatch, StoreError, WorkspaceId};
+use foldhash::{HashSet, HashSetExt};
 
 use crate::ingest::IngestReceipt;
 use crate::process::{IdBlock, MAX_ID_RESERVATION, Overlay, PROFILES_CURSOR, ProcessOutcome};

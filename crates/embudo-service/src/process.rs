@@ -5,9 +5,16 @@
 //! orders, and commits all of it with the moved cursor in one transaction. A crash between
 //! steps loses nothing: the next step starts again from the committed cursor, and the log can be
 //! replayed from zero into an empty profile set.
+//!
+//! A step's maps (profiles, engines, identities, touched profiles) hash with foldhash, seeded
+//! at random per process, instead of the standard library's SipHash: a step hashes each event's
+//! identities and profile several times, and SipHash was a seventh of the step's instructions.
+//! The keys (identities sent by the shop's own clients, profile ids) cannot be chosen to
+//! collide without the seed, and the maps live for one step.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
+use foldhash::{HashMap, HashMapExt, HashSetExt};
 use indexmap::IndexSet;
 
 use embudo_core::event::Action;
@@ -331,7 +338,7 @@ struct WorkspaceWork {
     /// question events).
     bank: std::sync::Arc<embudo_ask::QuestionBank>,
     /// In the order they were first touched, which is the order they are evaluated in.
-    touched: IndexSet<ProfileId>,
+    touched: IndexSet<ProfileId, foldhash::fast::RandomState>,
     created: usize,
     ids: IdBlock,
     /// Events of this share after the one being applied: with it, a bound on the profiles the
@@ -339,6 +346,29 @@ struct WorkspaceWork {
     remaining: usize,
     /// Where this share's orders are in the batch's order records.
     orders: HashMap<String, usize>,
+}
+
+/// Distinct texts, in the order first seen.
+struct Distinct<'a> {
+    seen: foldhash::HashSet<&'a str>,
+    values: Vec<String>,
+}
+
+impl<'a> Distinct<'a> {
+    fn with_capacity(capacity: usize) -> Distinct<'a> {
+        Distinct {
+            seen: foldhash::HashSet::with_capacity(capacity),
+            values: Vec::new(),
+        }
+    }
+
+    fn extend(&mut self, value: Option<&'a str>) {
+        if let Some(value) = value
+            && self.seen.insert(value)
+        {
+            self.values.push(value.to_owned());
+        }
+    }
 }
 
 /// At most this many profile ids are reserved at once.
@@ -423,23 +453,24 @@ impl WorkspaceWork {
         overlay: Option<&Overlay>,
         reserved: &mut IdBlock,
     ) -> Result<WorkspaceWork> {
-        let mut anonymous_ids = Vec::new();
-        let mut user_ids = Vec::new();
+        // Each identity once, in the order first seen (a hash set: sorting the batch's ids to
+        // remove repeats cost more than the rest of loading).
+        let mut anonymous_ids = Distinct::with_capacity(events.len());
+        let mut user_ids = Distinct::with_capacity(events.len());
         let mut emails = Vec::new();
         for logged in events {
             let event = &logged.event;
-            anonymous_ids.extend(event.anonymous_id.iter().cloned());
-            user_ids.extend(event.user_id.iter().cloned());
+            anonymous_ids.extend(event.anonymous_id.as_deref());
+            user_ids.extend(event.user_id.as_deref());
             emails.extend(event.email());
-            if let Some(previous) = &event.previous_id {
-                anonymous_ids.push(previous.clone());
-                user_ids.push(previous.clone());
+            if let Some(previous) = event.previous_id.as_deref() {
+                anonymous_ids.extend(Some(previous));
+                user_ids.extend(Some(previous));
             }
         }
-        for list in [&mut anonymous_ids, &mut user_ids, &mut emails] {
-            list.sort_unstable();
-            list.dedup();
-        }
+        let (anonymous_ids, user_ids) = (anonymous_ids.values, user_ids.values);
+        emails.sort_unstable();
+        emails.dedup();
         let store = &embudo.inner.store;
         let query = IdentityQuery {
             anonymous_ids: &anonymous_ids,
@@ -504,7 +535,7 @@ impl WorkspaceWork {
             engines: HashMap::with_capacity(touched),
             identities,
             bank,
-            touched: IndexSet::with_capacity(touched),
+            touched: IndexSet::with_capacity_and_hasher(touched, Default::default()),
             created: 0,
             ids: block,
             remaining: events.len(),

@@ -512,8 +512,12 @@ impl PhaseState {
                 group.streak_views = group.streak_views.saturating_add(1);
             }
             None => {
+                let mut key = String::with_capacity(name.len() + 2);
+                key.push(prefix);
+                key.push(':');
+                key.push_str(name);
                 self.groups.push(FocusGroup {
-                    key: format!("{prefix}:{name}"),
+                    key,
                     level: 1.0,
                     last_ms: at,
                     streak_start_ms: at,
