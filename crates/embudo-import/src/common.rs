@@ -91,6 +91,14 @@ pub(crate) fn map() -> Map {
     Map::default()
 }
 
+/// Adds `key` to a map that is built in key order: appended at its end without the search an
+/// insert makes first; a key out of order still lands in its place.
+pub(crate) fn put(map: &mut Map, key: &str, value: Value) {
+    if let Some((key, value)) = map.try_append(key.to_owned(), value) {
+        map.insert(key, value);
+    }
+}
+
 pub(crate) fn string(text: &str) -> Value {
     Value::String(text.to_owned())
 }
@@ -149,15 +157,47 @@ impl Occurrences {
     /// unique index then grows at its end instead of at random places, which keeps a large
     /// import from rewriting most of the index's pages with every batch. The id is still a
     /// function of the row alone, so overlapping files de-duplicate too.
+    ///
+    /// Written by hand, not with `format!`: the formatting machinery (padding, hex digits one
+    /// `write_str` at a time) was a sixth of the reading thread's instructions.
     pub(crate) fn message_id(&mut self, prefix: &str, time: Timestamp, hash: u128) -> String {
         let count = self.seen.entry(hash).or_insert(0);
         *count += 1;
-        let millis = time.as_millis();
-        if *count == 1 {
-            format!("{prefix}:{millis:013}:{hash:032x}")
-        } else {
-            format!("{prefix}:{millis:013}:{hash:032x}:{count}")
+        let mut id = String::with_capacity(prefix.len() + 60);
+        id.push_str(prefix);
+        id.push(':');
+        push_zero_padded(&mut id, time.as_millis(), 13);
+        id.push(':');
+        push_hex_128(&mut id, hash);
+        if *count > 1 {
+            id.push(':');
+            id.push_str(itoa::Buffer::new().format(*count));
         }
+        id
+    }
+}
+
+/// `value` as `format!("{value:0width$}")` writes it: zero-padded to `width` characters, the
+/// sign included.
+fn push_zero_padded(out: &mut String, value: i64, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(value.unsigned_abs());
+    let sign = usize::from(value < 0);
+    if value < 0 {
+        out.push('-');
+    }
+    for _ in (digits.len() + sign)..width {
+        out.push('0');
+    }
+    out.push_str(digits);
+}
+
+/// `value` as `format!("{value:032x}")` writes it: 32 lowercase hexadecimal digits.
+fn push_hex_128(out: &mut String, value: u128) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..32).rev() {
+        let nibble = (value >> (shift * 4)) & 0xf;
+        out.push(char::from(HEX[nibble as usize]));
     }
 }
 

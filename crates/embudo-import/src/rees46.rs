@@ -11,7 +11,7 @@
 use csv::ByteRecord;
 use embudo_core::{Map, Timestamp, Value};
 
-use crate::common::{Occurrences, Track, map, number, parse_time, record_hash, string, text};
+use crate::common::{Occurrences, Track, map, number, parse_time, put, record_hash, string, text};
 use crate::read::{CsvConverter, reject, skip};
 use crate::{ImportError, ImportOptions, Output};
 
@@ -106,10 +106,10 @@ impl CsvConverter for Rees46 {
         let brand = field(5);
         let session = field(8);
 
-        // At most six properties, one allocation, inserted in key order (each at the end).
+        // At most six properties, one allocation, put in key order (each appended at the end).
         let mut product = Map::with_capacity(6);
         if !brand.is_empty() {
-            product.insert("brand".to_owned(), string(&brand));
+            put(&mut product, "brand", string(&brand));
         }
         let category = if category_code.is_empty() {
             &category_id
@@ -117,34 +117,36 @@ impl CsvConverter for Rees46 {
             &category_code
         };
         if !category.is_empty() {
-            product.insert("category".to_owned(), string(category));
+            put(&mut product, "category", string(category));
         }
         if !category_id.is_empty() {
-            product.insert("category_id".to_owned(), string(&category_id));
+            put(&mut product, "category_id", string(&category_id));
         }
         if let Some(price) = price {
-            product.insert("price".to_owned(), Value::Number(price));
+            put(&mut product, "price", Value::Number(price));
         }
-        product.insert("product_id".to_owned(), string(&product_id));
+        put(&mut product, "product_id", string(&product_id));
         let properties = if event_type == "purchase" {
-            product.insert("quantity".to_owned(), Value::Number(1.0));
+            put(&mut product, "quantity", Value::Number(1.0));
             let mut order = Map::with_capacity(3);
-            order.insert(
-                "order_id".to_owned(),
+            put(
+                &mut order,
+                "order_id",
                 Value::String(format!("{session}:{product_id}:{event_time}")),
             );
-            order.insert(
-                "products".to_owned(),
+            put(
+                &mut order,
+                "products",
                 Value::List(vec![Value::Map(product)]),
             );
-            order.insert("total".to_owned(), Value::Number(price.unwrap_or(0.0)));
+            put(&mut order, "total", Value::Number(price.unwrap_or(0.0)));
             order
         } else {
             product
         };
         let mut context = map();
         if !session.is_empty() {
-            context.insert("session_id".to_owned(), string(&session));
+            put(&mut context, "session_id", string(&session));
         }
         let message_id = self
             .occurrences

@@ -410,3 +410,41 @@ not json
         "#]],
     );
 }
+
+#[test]
+fn message_ids_are_written_as_format_wrote_them() {
+    // Imports made before keep their ids: a re-run must find every row stored.
+    let times = [
+        0,
+        1,
+        -1,
+        -123,
+        1_569_888_000_000,
+        9_999_999_999_999,
+        10_000_000_000_000,
+        i64::MAX,
+        i64::MIN,
+    ];
+    let hashes = [
+        0,
+        1,
+        0xabc,
+        u128::MAX,
+        0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+    ];
+    for millis in times {
+        for hash in hashes {
+            // Counted by row hash (which covers the row's time).
+            let mut occurrences = crate::common::Occurrences::default();
+            for count in 1..=11 {
+                let id = occurrences.message_id("rees46", Timestamp::from_millis(millis), hash);
+                let expected = if count == 1 {
+                    format!("rees46:{millis:013}:{hash:032x}")
+                } else {
+                    format!("rees46:{millis:013}:{hash:032x}:{count}")
+                };
+                assert_eq!(id, expected);
+            }
+        }
+    }
+}
