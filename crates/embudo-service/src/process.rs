@@ -9,8 +9,8 @@
 //! A step's maps (profiles, engines, identities, touched profiles) hash with foldhash, seeded
 //! at random per process, instead of the standard library's SipHash: a step hashes each event's
 //! identities and profile several times, and SipHash was a seventh of the step's instructions.
-//! The keys (identities sent by the shop's own clients, profile ids) cannot be chosen to
-//! collide without the seed, and the maps live for one step.
+//! The keys (identities sent by the shop's own clients, profile ids) are hard to make collide
+//! without knowing the seed, and the maps live for one step.
 
 use std::collections::BTreeMap;
 
@@ -362,6 +362,7 @@ impl<'a> Distinct<'a> {
         }
     }
 
+    /// Keeps `value`, if there is one and it was not seen yet.
     fn extend(&mut self, value: Option<&'a str>) {
         if let Some(value) = value
             && self.seen.insert(value)

@@ -323,8 +323,8 @@ fn bind_row(query: Query<'_>, seq: i64, workspace: WorkspaceId, row: EventRow) -
 fn insert_sql(n_rows: usize, with_profile: bool) -> String {
     let mut sql = String::with_capacity(200 + n_rows * 34);
     sql.push_str(
-        "INSERT OR FAIL INTO events (seq, workspace_id, message_id, kind, name, anonymous_id, user_id, \
-         previous_id, group_id, timestamp, received_at, properties, traits, context",
+        "INSERT OR FAIL INTO events (seq, workspace_id, message_id, kind, name, anonymous_id, \
+         user_id, previous_id, group_id, timestamp, received_at, properties, traits, context",
     );
     if with_profile {
         sql.push_str(", profile_id) VALUES ");

@@ -381,8 +381,8 @@ async fn upsert_profiles(
 ) -> StoreResult<()> {
     let statements = Statements::new(profiles.len(), WRITE_CHUNK, |n_rows| {
         format!(
-            "INSERT OR FAIL INTO profiles (id, workspace_id, user_id, email, anonymous_ids, traits, \
-             aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, \
+            "INSERT OR FAIL INTO profiles (id, workspace_id, user_id, email, anonymous_ids, \
+             traits, aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, \
              audiences, first_seen, last_seen, created_at, updated_at, merged_into) VALUES {} \
              ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
              anonymous_ids = excluded.anonymous_ids, traits = excluded.traits, \
@@ -505,8 +505,8 @@ async fn upsert_orders(
     let orders = embudo_store::final_orders(orders);
     for chunk in chunks(&orders, WRITE_CHUNK) {
         let sql = format!(
-            "INSERT OR FAIL INTO orders (workspace_id, order_id, profile_id, placed_at, total, \
-             currency, lines, refunded, cancelled) VALUES {} \
+            "INSERT OR FAIL INTO orders (workspace_id, order_id, profile_id, placed_at, \
+             total, currency, lines, refunded, cancelled) VALUES {} \
              ON CONFLICT (workspace_id, order_id) DO UPDATE SET \
              profile_id = excluded.profile_id, placed_at = excluded.placed_at, \
              total = excluded.total, currency = excluded.currency, lines = excluded.lines, \
@@ -576,8 +576,8 @@ async fn assign_event_profiles(
         }
         pairs.push(']');
         let result = sqlx::query(
-            "UPDATE OR FAIL events SET profile_id = pairs.profile_id \
-             FROM (SELECT value ->> 0 AS seq, value ->> 1 AS profile_id FROM json_each(?)) AS pairs \
+            "UPDATE OR FAIL events SET profile_id = pairs.profile_id FROM \
+             (SELECT value ->> 0 AS seq, value ->> 1 AS profile_id FROM json_each(?)) AS pairs \
              JOIN profiles ON profiles.id = pairs.profile_id \
              WHERE events.seq = pairs.seq AND events.workspace_id = profiles.workspace_id",
         )
