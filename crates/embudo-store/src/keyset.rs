@@ -2,8 +2,8 @@
 //!
 //! A cursor names the sort field and direction it was made for, the last item's sort value and
 //! its id; the next page starts strictly after `(value, id)` in the listing's order. Missing
-//! scores sort as [`MISSING_SCORE`] (below every real score). [`page_parts`] gives the queries
-//! of a page, the same for both adapters but for their placeholders.
+//! scores sort as [`MISSING_SCORE`] (below every real score). [`page`] runs the queries of a
+//! page, the same for both adapters but for their placeholders.
 
 use crate::error::{StoreError, StoreResult};
 use crate::model::{Direction, Page, PageCursor, ProfileFilter, ProfileRecord, SortField};
@@ -26,7 +26,7 @@ pub enum SortValue {
 /// model scores them: every profile an import creates), so a listing by a score reads two
 /// segments, each in its own index order: the scored profiles by score then id, and the
 /// unscored ones by id. A missing score sorts below every score ([`score_segments`]).
-pub fn score_column(field: SortField) -> Option<&'static str> {
+fn score_column(field: SortField) -> Option<&'static str> {
     match field {
         SortField::LastSeen => None,
         SortField::Intent => Some("intent"),
@@ -37,7 +37,7 @@ pub fn score_column(field: SortField) -> Option<&'static str> {
 
 /// One segment of a listing by a score.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ScoreSegment {
+enum ScoreSegment {
     /// The scored profiles, strictly after `(score, id)` in the listing's direction when given.
     Scored(Option<(f64, i64)>),
     /// The unscored profiles, strictly after `id` in the listing's direction when given.
@@ -47,7 +47,7 @@ pub enum ScoreSegment {
 /// The segments a listing by a score reads, in order, from the position of its cursor
 /// (`after`, as [`decode`] reads it). Descending: the scored profiles, then the unscored ones;
 /// ascending: the other way round.
-pub fn score_segments(direction: Direction, after: Option<(SortValue, i64)>) -> Vec<ScoreSegment> {
+fn score_segments(direction: Direction, after: Option<(SortValue, i64)>) -> Vec<ScoreSegment> {
     use ScoreSegment::{Scored, Unscored};
     let after = after.map(|(value, id)| match value {
         SortValue::Score(score) if score != MISSING_SCORE => (Some(score), id),
@@ -84,7 +84,7 @@ pub struct PagePart {
 
 /// The queries of one page of a listing, from the position of its cursor (`after`, as
 /// [`decode`] reads it).
-pub fn page_parts(
+fn page_parts(
     field: SortField,
     direction: Direction,
     after: Option<(SortValue, i64)>,
