@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use embudo_core::Event;
 use embudo_store::{AppendStatus, ProfileId, StoreError, StoreResult, WorkspaceId, json};
 use sqlx::sqlite::SqlitePool;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::Checkpointer;
@@ -217,40 +217,58 @@ fn same_error(error: &StoreError) -> StoreError {
 /// order, so that the rows returned name their input by seq alone. A duplicate's seq is not
 /// stored: it stays a gap, or a later append takes it when it was the last (a seq is only ever
 /// committed once).
+///
+/// A chunk whose rows were all stored (the common case: retries are rare) needs no answer but
+/// its count of changes; only a chunk with duplicates reads back which of its seqs it stored.
+/// The transaction holds the write lock, so a seq of the chunk's range that is stored now is
+/// one of its rows. (`RETURNING seq` would hand every row back through the connection's
+/// thread, one message each.)
 async fn insert_rows(
     tx: &mut Transaction<'_, Sqlite>,
     workspace: WorkspaceId,
     rows: Vec<EventRow>,
     head: i64,
 ) -> StoreResult<Vec<AppendStatus>> {
-    let mut statuses = vec![AppendStatus::Duplicate; rows.len()];
+    let mut statuses = Vec::with_capacity(rows.len());
     let statements = &Statements::new(rows.len(), APPEND_CHUNK, |n_rows| insert_sql(n_rows, false));
     let mut sizes = crate::chunk_sizes(rows.len(), APPEND_CHUNK);
     let mut rows = rows.into_iter();
     let mut seq = head + 1;
     let mut queries = std::iter::from_fn(move || {
         let n_rows = sizes.next()?;
+        let first = seq;
         let mut query = statements.query(n_rows);
         for row in rows.by_ref().take(n_rows) {
             query = bind_row(query, seq, workspace, row);
             seq += 1;
         }
-        Some(query)
+        Some((first, n_rows, query))
     });
     let mut next = queries.next();
-    while let Some(query) = next.take() {
+    while let Some((first, n_rows, query)) = next.take() {
         // `join!` polls the insert first: its statement is on its way to the connection's
         // thread while the next one is bound.
-        let (inserted, bound) = tokio::join!(query.fetch_all(&mut **tx), async { queries.next() });
-        for row in inserted.map_err(map_err)? {
-            let seq: i64 = row.try_get(0).map_err(map_err)?;
-            let index = usize::try_from(seq - head - 1)
-                .ok()
-                .filter(|index| *index < statuses.len())
-                .ok_or_else(|| {
-                    StoreError::other(format!("append returned seq {seq}, not one of its rows"))
-                })?;
-            statuses[index] = AppendStatus::Inserted { seq };
+        let (inserted, bound) = tokio::join!(query.execute(&mut **tx), async { queries.next() });
+        let last = first + n_rows as i64 - 1;
+        if inserted.map_err(map_err)?.rows_affected() == n_rows as u64 {
+            statuses.extend((first..=last).map(|seq| AppendStatus::Inserted { seq }));
+        } else {
+            let stored: Vec<i64> = sqlx::query_scalar(
+                "SELECT seq FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq",
+            )
+            .bind(first)
+            .bind(last)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            let mut stored = stored.into_iter().peekable();
+            statuses.extend((first..=last).map(|seq| {
+                if stored.next_if_eq(&seq).is_some() {
+                    AppendStatus::Inserted { seq }
+                } else {
+                    AppendStatus::Duplicate
+                }
+            }));
         }
         next = bound;
     }
@@ -318,8 +336,8 @@ fn bind_row(query: Query<'_>, seq: i64, workspace: WorkspaceId, row: EventRow) -
         .bind(row.context)
 }
 
-/// An insert of `n_rows` events: appends skip a taken message id and return the seqs stored;
-/// with their profiles, every row must be new.
+/// An insert of `n_rows` events: appends skip a taken message id; with their profiles, every
+/// row must be new.
 fn insert_sql(n_rows: usize, with_profile: bool) -> String {
     let mut sql = String::with_capacity(200 + n_rows * 34);
     sql.push_str(
@@ -332,7 +350,7 @@ fn insert_sql(n_rows: usize, with_profile: bool) -> String {
     } else {
         sql.push_str(") VALUES ");
         sql.push_str(&crate::placeholders(n_rows, 14));
-        sql.push_str(" ON CONFLICT (workspace_id, message_id) DO NOTHING RETURNING seq");
+        sql.push_str(" ON CONFLICT (workspace_id, message_id) DO NOTHING");
     }
     sql
 }

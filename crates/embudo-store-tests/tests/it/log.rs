@@ -303,6 +303,80 @@ async fn concurrent_callers_each_get_their_own_answer() {
 }
 
 #[tokio::test]
+async fn duplicates_scattered_over_a_large_batch_are_told_apart_row_by_row() {
+    for test in TestStore::all().await {
+        let store = &*test.store;
+        let backend = test.backend;
+        let ws = workspace(store, "shop").await.id;
+        let events = realistic_events("big", 1_239);
+        // Every seventh event is stored already, and the batch ends on one of them.
+        let earlier: Vec<_> = events.iter().skip(6).step_by(7).cloned().collect();
+        assert_eq!(
+            earlier.last(),
+            events.last(),
+            "the batch ends on a stored event"
+        );
+        store.append_events(ws, &earlier).await.unwrap();
+        let head = store.log_head().await.unwrap();
+        // Two events repeat inside the batch, far apart (in different chunks of a write).
+        let mut batch = events.clone();
+        batch.insert(1_000, events[3].clone());
+        batch.insert(1_100, events[600].clone());
+
+        let statuses = store.append_events(ws, &batch).await.unwrap();
+        let expected_new = |index: usize| {
+            index != 1_000 && index != 1_100 && {
+                let original = match index {
+                    i if i < 1_000 => i,
+                    i if i < 1_100 => i - 1,
+                    i => i - 2,
+                };
+                original % 7 != 6
+            }
+        };
+        let mut last = head;
+        for (index, status) in statuses.iter().enumerate() {
+            match status {
+                AppendStatus::Inserted { seq } => {
+                    assert!(expected_new(index), "{backend}: event {index} stored twice");
+                    assert!(*seq > last, "{backend}: seqs follow input order at {index}");
+                    last = *seq;
+                }
+                AppendStatus::Duplicate => {
+                    assert!(
+                        !expected_new(index),
+                        "{backend}: new event {index} called a duplicate"
+                    )
+                }
+            }
+        }
+        let log = store.read_log(head, 2_000).await.unwrap();
+        let inserted: Vec<_> = seqs(&statuses).into_iter().flatten().collect();
+        assert_eq!(
+            log.iter().map(|logged| logged.seq).collect::<Vec<_>>(),
+            inserted,
+            "{backend}: the log holds exactly the seqs answered"
+        );
+        for (logged, (status, event)) in log.iter().zip(
+            statuses
+                .iter()
+                .zip(&batch)
+                .filter(|(status, _)| matches!(status, AppendStatus::Inserted { .. })),
+        ) {
+            assert_eq!(
+                logged.event, *event,
+                "{backend}: {status:?} holds its own event"
+            );
+        }
+        assert_eq!(
+            store.log_count(0, i64::MAX).await.unwrap(),
+            1_239,
+            "{backend}: every distinct event once"
+        );
+    }
+}
+
+#[tokio::test]
 async fn two_processes_on_one_database_append_at_once_and_both_succeed() {
     for test in TestStore::all().await {
         let backend = test.backend;
