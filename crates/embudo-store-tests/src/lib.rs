@@ -80,7 +80,9 @@ impl TestStore {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let url = embudo_store_postgres::create_database(&server_url, &database)
+        // Text sorts by language rules in this database unless a column says otherwise, as in
+        // many a production server's.
+        let url = embudo_store_postgres::create_database(&server_url, &database, Some("en-US"))
             .await
             .unwrap_or_else(|error| panic!("create test database on {server_url}: {error}"));
         let store = PostgresStore::connect(&url)

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use embudo_core::Timestamp;
 use embudo_store::{
-    Direction, PageCursor, PhaseCount, ProfileFilter, ProfileId, ProfileRecord, SortField, Store,
-    StoreError, WorkspaceId,
+    Direction, IdentityKind, IdentityLink, OrderRecord, PageCursor, PhaseCount, ProfileFilter,
+    ProfileId, ProfileRecord, SortField, Store, StoreError, WorkspaceId,
 };
 use embudo_store_tests::TestStore;
 
@@ -235,5 +235,96 @@ async fn phase_counts_count_live_profiles() {
         counts_sorted.sort_by_key(key);
         expected.sort_by_key(key);
         assert_eq!(counts_sorted, expected, "{backend}");
+    }
+}
+
+/// Identifiers compare byte for byte on both backends, whatever the database's collation
+/// (the PostgreSQL test databases sort text by `en-US` rules unless a column says otherwise):
+/// orders placed at the same moment list in the byte order of their ids, phase counts in that
+/// of their codes, and an identity matches only its exact bytes.
+#[tokio::test]
+async fn identifiers_sort_and_match_byte_for_byte() {
+    for test in TestStore::all().await {
+        let store = &*test.store;
+        let backend = test.backend;
+        let ws = workspace(store, "shop").await.id;
+        let first = store.reserve_profile_ids(6).await.unwrap();
+        let ids: Vec<ProfileId> = (0..6).map(|i| ProfileId(first.0 + i)).collect();
+        let mut commit = batch(store, 0).await;
+        // Language rules would sort these a-2, b-0, B-1, é-3, _x (case and accents second).
+        let order_ids = ["b-0", "B-1", "a-2", "é-3", "_x"];
+        commit.orders = order_ids
+            .iter()
+            .map(|order_id| OrderRecord {
+                workspace_id: ws,
+                order_id: (*order_id).to_owned(),
+                profile_id: Some(ids[0]),
+                placed_at: Timestamp::from_secs(50),
+                total: 1.0,
+                currency: None,
+                lines: Vec::new(),
+                refunded: 0.0,
+                cancelled: false,
+            })
+            .collect();
+        let stages = ["explore", "Explore", "advise", "_new", "Advise", "explore"];
+        commit.profiles = ids
+            .iter()
+            .zip(stages)
+            .map(|(id, stage)| {
+                let mut record = profile(ws, *id, 60);
+                record.summary.phase = Some("II".to_owned());
+                record.summary.stage = Some(stage.to_owned());
+                record
+            })
+            .collect();
+        commit.identities = vec![IdentityLink {
+            workspace_id: ws,
+            kind: IdentityKind::User,
+            value: "Ana".to_owned(),
+            profile_id: ids[1],
+        }];
+        store.commit_processing(&commit).await.unwrap();
+
+        let listed: Vec<String> = store
+            .orders(ws, Timestamp::from_secs(0), Timestamp::from_secs(100))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|order| order.order_id)
+            .collect();
+        assert_eq!(listed, ["B-1", "_x", "a-2", "b-0", "é-3"], "{backend}");
+        let counted: Vec<(Option<String>, u64)> = store
+            .phase_counts(ws)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|count| (count.stage, count.count))
+            .collect();
+        let expected = [
+            ("Advise", 1),
+            ("Explore", 1),
+            ("_new", 1),
+            ("advise", 1),
+            ("explore", 2),
+        ];
+        assert_eq!(
+            counted,
+            expected
+                .iter()
+                .map(|(stage, n)| (Some((*stage).to_owned()), *n))
+                .collect::<Vec<_>>(),
+            "{backend}"
+        );
+        let found = |value: &'static str| async move {
+            store
+                .profile_by_identity(ws, IdentityKind::User, value)
+                .await
+                .unwrap()
+                .map(|found| found.id)
+        };
+        assert_eq!(found("Ana").await, Some(ids[1]), "{backend}");
+        assert_eq!(found("ana").await, None, "{backend}: another user");
+        assert_eq!(found("ANA").await, None, "{backend}: another user");
     }
 }
