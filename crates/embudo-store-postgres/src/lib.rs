@@ -16,6 +16,7 @@
 //! claimed that way: its cursor is an optimistic check (`ProcessingBatch::cursor_from`).
 
 mod admin;
+mod append;
 mod queue;
 mod rows;
 
@@ -25,6 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use embudo_core::identity::Candidate;
 use embudo_core::{Event, Timestamp};
+use embudo_store::group::Appends;
 use embudo_store::{
     AppendStatus, ConflictRecord, IdentityKind, IdentityMatch, IdentityQuery, KEPT_MODEL_VERSIONS,
     KeyRecord, LoggedEvent, ModelInfo, ModelRecord, NewKey, NewModel, OrderRecord, Page,
@@ -38,7 +40,7 @@ pub use crate::admin::{create_database, drop_database};
 use crate::rows::{EVENT_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, ORDER_COLUMNS, PROFILE_COLUMNS};
 
 /// Events per `INSERT` statement when appending.
-const APPEND_CHUNK: usize = 2000;
+pub(crate) const APPEND_CHUNK: usize = 2000;
 
 /// The advisory lock key appends hold until they commit ("embudo" in ASCII), so that a
 /// transaction that drew smaller seqs is never still uncommitted when a larger one is visible.
@@ -70,6 +72,8 @@ impl Default for PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Appends, to the group-commit writer task (`append::Writer`).
+    appends: Appends<Event>,
 }
 
 /// Maps a driver error to the port's error.
@@ -125,7 +129,8 @@ impl PostgresStore {
             .map_err(|error| {
                 StoreError::other(format!("migrating the PostgreSQL database: {error}"))
             })?;
-        Ok(PostgresStore { pool })
+        let appends = Appends::start(append::Writer { pool: pool.clone() }, "PostgreSQL");
+        Ok(PostgresStore { pool, appends })
     }
 
     /// Closes the pool, waiting for connections in use.
@@ -198,7 +203,7 @@ fn bind_all<'q>(
 /// Inserts a chunk of events from column arrays, in array order, skipping stored message ids.
 /// The event columns of a chunk, as the arrays `$2` to `$13` of [`APPEND_SQL`] and
 /// [`APPEND_PROCESSED_SQL`] (after `$1`, the workspace).
-fn bind_event_columns<'q>(
+pub(crate) fn bind_event_columns<'q>(
     query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     chunk: &'q [Event],
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
@@ -241,7 +246,7 @@ const APPEND_PROCESSED_SQL: &str = "INSERT INTO events (seq, workspace_id, messa
      $8::text[], $9::int8[], $10::int8[], $11::text[], $12::text[], $13::text[], $14::int8[], \
      $15::int8[]) AS x (m, k, n, a, u, p, g, t, r, pr, tr, cx, s, pf)";
 
-const APPEND_SQL: &str = "INSERT INTO events (workspace_id, message_id, kind, name, \
+pub(crate) const APPEND_SQL: &str = "INSERT INTO events (workspace_id, message_id, kind, name, \
      anonymous_id, user_id, previous_id, group_id, timestamp, received_at, properties, traits, \
      context) \
      SELECT $1, x.m, x.k, x.n, x.a, x.u, x.p, x.g, x.t, x.r, x.pr, x.tr, x.cx \
@@ -516,26 +521,10 @@ impl Store for PostgresStore {
         events: &[Event],
     ) -> StoreResult<Vec<AppendStatus>> {
         validate_all(events)?;
-        let mut statuses = vec![AppendStatus::Duplicate; events.len()];
         if events.is_empty() {
-            return Ok(statuses);
+            return Ok(Vec::new());
         }
-        let first = first_occurrences(events);
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        lock_log(&mut tx, workspace).await?;
-        for chunk in events.chunks(APPEND_CHUNK) {
-            let query = bind_event_columns(sqlx::query(APPEND_SQL).bind(workspace.0), chunk);
-            let inserted = query.fetch_all(&mut *tx).await.map_err(map_err)?;
-            for row in &inserted {
-                let seq: i64 = row.try_get(0).map_err(map_err)?;
-                let message_id: &str = row.try_get(1).map_err(map_err)?;
-                if let Some(&index) = first.get(message_id) {
-                    statuses[index] = AppendStatus::Inserted { seq };
-                }
-            }
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(statuses)
+        self.appends.append(workspace, events.to_vec()).await
     }
 
     #[tracing::instrument(skip_all, fields(
@@ -1097,9 +1086,7 @@ async fn insert_key(
     })
 }
 
-/// Checks that `workspace` exists and takes the append lock, held until the transaction ends:
-/// seqs are drawn only under it, so commit order is seq order and the log's end stays this
-/// transaction's.
+/// Checks that `workspace` exists and takes the append lock ([`lock_appends`]).
 async fn lock_log(tx: &mut Transaction<'_, Postgres>, workspace: WorkspaceId) -> StoreResult<()> {
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM workspaces WHERE id = $1")
         .bind(workspace.0)
@@ -1109,6 +1096,12 @@ async fn lock_log(tx: &mut Transaction<'_, Postgres>, workspace: WorkspaceId) ->
     if exists.is_none() {
         return Err(StoreError::NotFound(format!("workspace {workspace}")));
     }
+    lock_appends(tx).await
+}
+
+/// Takes the append lock, held until the transaction ends: seqs are drawn only under it, so
+/// commit order is seq order and the log's end stays this transaction's.
+pub(crate) async fn lock_appends(tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(APPEND_LOCK)
         .execute(&mut **tx)

@@ -1,36 +1,25 @@
-//! Group commit for appends: every [`Store::append_events`](embudo_store::Store) call becomes a
-//! job for one writer task, which writes all the jobs waiting at that moment in one transaction
-//! and one fsync, and then answers each job.
+//! Appends: the group commit's writer for SQLite ([`embudo_store::group`]: every job waiting
+//! at a moment in one transaction and one fsync), and the inserts of a processed batch's
+//! events.
 //!
-//! SQLite has one writer and a durable commit costs an fsync: taking turns per request bounds
-//! ingest at one request per fsync. Grouping keeps every guarantee of a single append (a job is
-//! atomic and answered only after the commit that holds it) while concurrent requests share the
-//! fsync. An unknown workspace fails its job alone; a database error fails the group's jobs
-//! together, and none of them is stored (their callers retry; message ids de-duplicate).
-//!
-//! The task is owned by the store: it ends when the last clone of the store (the last sender)
-//! is dropped. Callers encode their events (JSON text) before queueing, so that the encoding
-//! runs beside the writer, not in it.
+//! SQLite has one writer and a durable commit costs an fsync: grouping lets concurrent
+//! requests share it. The writer hands out seqs itself (it is alone), so that an insert's
+//! count of changes tells whether all its rows were new.
 
 use std::borrow::Cow;
 
+use async_trait::async_trait;
 use embudo_core::Event;
+use embudo_store::group::{AppendJob, GroupWriter, fail_successes, same_error};
 use embudo_store::{AppendStatus, ProfileId, StoreError, StoreResult, WorkspaceId, json};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, Transaction};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::Checkpointer;
 use crate::{Query, Statements, map_err};
 
 /// Events per `INSERT` statement (14 or 15 bound values each; SQLite allows 32766).
 const APPEND_CHUNK: usize = 500;
-
-/// A group stops taking jobs at this many events (a bound on the transaction's size).
-const MAX_GROUP_EVENTS: usize = 50_000;
-
-/// Jobs that may wait for the writer; more callers wait to queue.
-const QUEUE: usize = 256;
 
 /// One event, encoded for its row.
 pub(crate) struct EventRow {
@@ -71,49 +60,26 @@ impl EventRow {
     }
 }
 
-/// One caller's append, waiting for its group.
-pub(crate) struct AppendJob {
-    pub(crate) workspace: WorkspaceId,
-    pub(crate) rows: Vec<EventRow>,
-    pub(crate) reply: oneshot::Sender<StoreResult<Vec<AppendStatus>>>,
+/// The group writer: the store's writer connection, and the checkpointer to nudge after each
+/// commit.
+pub(crate) struct Writer {
+    pub(crate) pool: SqlitePool,
+    pub(crate) checkpointer: Option<Checkpointer>,
 }
 
-/// Starts the writer task; appends go through the returned sender.
-pub(crate) fn start(
-    writer: SqlitePool,
-    checkpointer: Option<Checkpointer>,
-) -> mpsc::Sender<AppendJob> {
-    let (sender, receiver) = mpsc::channel(QUEUE);
-    tokio::spawn(run(writer, checkpointer, receiver));
-    sender
-}
+#[async_trait]
+impl GroupWriter for Writer {
+    type Row = EventRow;
 
-async fn run(
-    writer: SqlitePool,
-    checkpointer: Option<Checkpointer>,
-    mut jobs: mpsc::Receiver<AppendJob>,
-) {
-    while let Some(first) = jobs.recv().await {
-        let mut size = first.rows.len();
-        let mut group = vec![first];
-        while size < MAX_GROUP_EVENTS {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    size += job.rows.len();
-                    group.push(job);
-                }
-                Err(_) => break,
-            }
-        }
-        let results = write_group(&writer, &mut group).await;
-        if let Some(checkpointer) = &checkpointer {
+    async fn write_group(
+        &mut self,
+        group: &mut [AppendJob<EventRow>],
+    ) -> Vec<StoreResult<Vec<AppendStatus>>> {
+        let results = write_group(&self.pool, group).await;
+        if let Some(checkpointer) = &self.checkpointer {
             checkpointer.nudge();
         }
-        for (job, result) in group.into_iter().zip(results) {
-            // A caller that went away misses its answer, not its outcome: what the result says
-            // was stored is stored, and a retry is de-duplicated by message id.
-            let _ = job.reply.send(result);
-        }
+        results
     }
 }
 
@@ -123,7 +89,7 @@ async fn run(
 /// head, which workspaces exist) are made once.
 async fn write_group(
     writer: &SqlitePool,
-    group: &mut [AppendJob],
+    group: &mut [AppendJob<EventRow>],
 ) -> Vec<StoreResult<Vec<AppendStatus>>> {
     let mut tx = match crate::begin_write(writer).await {
         Ok(tx) => tx,
@@ -168,12 +134,7 @@ async fn write_group(
         }
     }
     if let Err(error) = tx.commit().await {
-        let error = map_err(error);
-        for result in &mut results {
-            if result.is_ok() {
-                *result = Err(same_error(&error));
-            }
-        }
+        fail_successes(&mut results, &map_err(error));
     }
     results
 }
@@ -181,7 +142,7 @@ async fn write_group(
 /// The log head and which of the group's workspaces exist.
 async fn group_reads(
     tx: &mut Transaction<'_, Sqlite>,
-    group: &[AppendJob],
+    group: &[AppendJob<EventRow>],
 ) -> StoreResult<(i64, Vec<i64>)> {
     let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
         .fetch_one(&mut **tx)
@@ -203,14 +164,6 @@ async fn group_reads(
     .await
     .map_err(map_err)?;
     Ok((head, found))
-}
-
-/// The same error for another job of a failed group.
-fn same_error(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
-        other => StoreError::other(other.to_string()),
-    }
 }
 
 /// Inserts a job's rows after `head`. The writer is alone: seqs are handed out here, in input

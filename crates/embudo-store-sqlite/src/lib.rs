@@ -25,6 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use embudo_core::identity::Candidate;
 use embudo_core::{Event, Timestamp};
+use embudo_store::group::Appends;
 use embudo_store::{
     AppendStatus, ConflictRecord, IdentityKind, IdentityLink, IdentityMatch, IdentityQuery,
     KEPT_MODEL_VERSIONS, KeyRecord, LoggedEvent, ModelInfo, ModelRecord, NewKey, NewModel,
@@ -90,8 +91,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Checkpoints beside the writer (files only).
     checkpointer: Option<Checkpointer>,
-    /// Appends, to the group-commit writer task (`append`).
-    appends: tokio::sync::mpsc::Sender<append::AppendJob>,
+    /// Appends, to the group-commit writer task (`append::Writer`).
+    appends: Appends<append::EventRow>,
 }
 
 /// Maps a driver error to the port's error.
@@ -194,7 +195,13 @@ impl SqliteStore {
                 .map_err(map_err)?;
             (reader, Some(Checkpointer::start(checkpoints)))
         };
-        let appends = append::start(writer.clone(), checkpointer.clone());
+        let appends = Appends::start(
+            append::Writer {
+                pool: writer.clone(),
+                checkpointer: checkpointer.clone(),
+            },
+            "SQLite",
+        );
         Ok(SqliteStore {
             writer,
             reader,
@@ -885,15 +892,9 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = append::AppendJob {
-            workspace,
-            rows: append::EventRow::encode_all(events),
-            reply,
-        };
-        let stopped = || StoreError::Unavailable("the SQLite append writer stopped".to_owned());
-        self.appends.send(job).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.appends
+            .append(workspace, append::EventRow::encode_all(events))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(after_seq, limit))]

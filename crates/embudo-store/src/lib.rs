@@ -15,6 +15,7 @@
 //!   transaction, or nothing.
 
 mod error;
+pub mod group;
 pub mod json;
 pub mod keyset;
 mod model;

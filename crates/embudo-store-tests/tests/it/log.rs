@@ -227,7 +227,7 @@ async fn concurrent_callers_each_get_their_own_answer() {
     for test in TestStore::all().await {
         let backend = test.backend;
         let ws = workspace(&*test.store, "shop").await.id;
-        // Sixteen callers at once (SQLite writes them in shared commits): each batch spans
+        // Sixteen callers at once (written in shared commits): each batch spans
         // several insert statements, repeats one of its own ids in a later statement, and one
         // caller names a workspace that does not exist.
         let mut tasks = Vec::new();
