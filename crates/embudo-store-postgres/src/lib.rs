@@ -3,9 +3,10 @@
 //! - One connection pool ([`PostgresOptions`]); any number of embudo nodes may share a database.
 //! - Migrations in `migrations/`, embedded with `sqlx::migrate!` and run on connect (sqlx takes
 //!   an advisory lock, so nodes starting together migrate once).
-//! - Appends are one `INSERT … SELECT FROM UNNEST(arrays)` per chunk with
-//!   `ON CONFLICT DO NOTHING` for de-duplication, under a transaction-level advisory lock so that
-//!   log sequence numbers become visible in increasing order (see [`APPEND_LOCK`]).
+//! - Appends go through the group commit (`append`, [`embudo_store::group`]): one
+//!   `INSERT … SELECT FROM UNNEST(arrays)` per chunk with `ON CONFLICT DO NOTHING` for
+//!   de-duplication, under a transaction-level advisory lock taken once per group so that log
+//!   sequence numbers become visible in increasing order (see [`APPEND_LOCK`]).
 //! - Runtime queries only (no `DATABASE_URL` at build time); driver errors are mapped to
 //!   [`StoreError`] here.
 //!
