@@ -2,6 +2,9 @@
 //! in one transaction, under the append lock once, with one commit. Appends take turns under
 //! the lock anyway (seqs must become visible in order), so concurrent requests that each
 //! waited for the lock and then for their own commit's flush now share both.
+//!
+//! A job's rows are its events as the caller gave them (cloned); their columns are encoded in
+//! the writer's task, where the time is PostgreSQL's anyway.
 
 use async_trait::async_trait;
 use embudo_core::Event;

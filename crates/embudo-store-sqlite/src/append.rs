@@ -167,7 +167,7 @@ async fn group_reads(
 }
 
 /// Inserts a job's rows after `head`. The writer is alone: seqs are handed out here, in input
-/// order, so that the rows returned name their input by seq alone. A duplicate's seq is not
+/// order, so that a stored row's seq names its input. A duplicate's seq is not
 /// stored: it stays a gap, or a later append takes it when it was the last (a seq is only ever
 /// committed once).
 ///
