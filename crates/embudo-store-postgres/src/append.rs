@@ -6,16 +6,16 @@
 //! A job's rows are its events as the caller gave them (cloned); their columns are encoded in
 //! the writer's task, where the time is PostgreSQL's anyway.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use embudo_core::Event;
-use embudo_store::group::{AppendJob, GroupWriter, fail_successes, same_error};
+use embudo_store::group::{AppendJob, GroupWriter, fail_all, fail_successes};
 use embudo_store::{AppendStatus, StoreError, StoreResult, WorkspaceId};
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Row, Transaction};
 
-use crate::{
-    APPEND_CHUNK, APPEND_SQL, bind_event_columns, first_occurrences, lock_appends, map_err,
-};
+use crate::{APPEND_CHUNK, APPEND_SQL, bind_event_columns, lock_appends, map_err};
 
 /// The group writer: the store's pool.
 pub(crate) struct Writer {
@@ -32,17 +32,16 @@ impl GroupWriter for Writer {
         &mut self,
         group: &mut [AppendJob<Event>],
     ) -> Vec<StoreResult<Vec<AppendStatus>>> {
-        let fail_all = |error: &StoreError| group.iter().map(|_| Err(same_error(error))).collect();
         let mut tx = match self.pool.begin().await {
             Ok(tx) => tx,
-            Err(error) => return fail_all(&map_err(error)),
+            Err(error) => return fail_all(group, &map_err(error)),
         };
         let workspaces = match existing_workspaces(&mut tx, group).await {
             Ok(workspaces) => workspaces,
-            Err(error) => return fail_all(&error),
+            Err(error) => return fail_all(group, &error),
         };
         if let Err(error) = lock_appends(&mut tx).await {
-            return fail_all(&error);
+            return fail_all(group, &error);
         }
         let mut results = Vec::with_capacity(group.len());
         for job in group.iter() {
@@ -58,7 +57,7 @@ impl GroupWriter for Writer {
                 Err(error) => {
                     // PostgreSQL aborts the transaction on any error: nothing of it commits.
                     drop(tx);
-                    return fail_all(&error);
+                    return fail_all(group, &error);
                 }
             }
         }
@@ -74,11 +73,8 @@ async fn existing_workspaces(
     tx: &mut Transaction<'_, Postgres>,
     group: &[AppendJob<Event>],
 ) -> StoreResult<Vec<i64>> {
-    let mut wanted: Vec<i64> = group.iter().map(|job| job.workspace.0).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
     sqlx::query_scalar("SELECT id FROM workspaces WHERE id = ANY($1)")
-        .bind(wanted)
+        .bind(embudo_store::group::workspaces(group))
         .fetch_all(&mut **tx)
         .await
         .map_err(map_err)
@@ -104,4 +100,13 @@ async fn insert_rows(
         }
     }
     Ok(statuses)
+}
+
+/// The index of each message id's first occurrence.
+fn first_occurrences(events: &[Event]) -> HashMap<&str, usize> {
+    let mut first = HashMap::with_capacity(events.len());
+    for (index, event) in events.iter().enumerate() {
+        first.entry(event.message_id.as_str()).or_insert(index);
+    }
+    first
 }

@@ -21,7 +21,6 @@ mod append;
 mod queue;
 mod rows;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -268,15 +267,6 @@ pub(crate) fn validate_all(events: &[Event]) -> StoreResult<()> {
         }
     }
     Ok(())
-}
-
-/// The index of each message id's first occurrence.
-pub(crate) fn first_occurrences(events: &[Event]) -> HashMap<&str, usize> {
-    let mut first = HashMap::with_capacity(events.len());
-    for (index, event) in events.iter().enumerate() {
-        first.entry(event.message_id.as_str()).or_insert(index);
-    }
-    first
 }
 
 async fn upsert_profile(

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use async_trait::async_trait;
 use embudo_core::Event;
-use embudo_store::group::{AppendJob, GroupWriter, fail_successes, same_error};
+use embudo_store::group::{AppendJob, GroupWriter, fail_all, fail_successes};
 use embudo_store::{AppendStatus, ProfileId, StoreError, StoreResult, WorkspaceId, json};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, Transaction};
@@ -93,14 +93,11 @@ async fn write_group(
 ) -> Vec<StoreResult<Vec<AppendStatus>>> {
     let mut tx = match crate::begin_write(writer).await {
         Ok(tx) => tx,
-        Err(error) => {
-            let error = map_err(error);
-            return group.iter().map(|_| Err(same_error(&error))).collect();
-        }
+        Err(error) => return fail_all(group, &map_err(error)),
     };
     let prepared = match group_reads(&mut tx, group).await {
         Ok(prepared) => prepared,
-        Err(error) => return group.iter().map(|_| Err(same_error(&error))).collect(),
+        Err(error) => return fail_all(group, &error),
     };
     let (mut head, workspaces) = prepared;
     let mut results = Vec::with_capacity(group.len());
@@ -129,7 +126,7 @@ async fn write_group(
                 // error), and SQLite may have rolled the whole transaction back: the group
                 // fails as one, and nothing of it is committed.
                 drop(tx);
-                return group.iter().map(|_| Err(same_error(&error))).collect();
+                return fail_all(group, &error);
             }
         }
     }
@@ -148,10 +145,7 @@ async fn group_reads(
         .fetch_one(&mut **tx)
         .await
         .map_err(map_err)?;
-    let mut wanted: Vec<i64> = group.iter().map(|job| job.workspace.0).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let ids = wanted
+    let ids = embudo_store::group::workspaces(group)
         .iter()
         .map(i64::to_string)
         .collect::<Vec<_>>()
@@ -167,9 +161,9 @@ async fn group_reads(
 }
 
 /// Inserts a job's rows after `head`. The writer is alone: seqs are handed out here, in input
-/// order, so that a stored row's seq names its input. A duplicate's seq is not
-/// stored: it stays a gap, or a later append takes it when it was the last (a seq is only ever
-/// committed once).
+/// order, so that a stored row's seq names its input. A duplicate's seq is not stored: it
+/// stays a gap, or a later append takes it when it was the last (a seq is only ever committed
+/// once).
 ///
 /// A chunk whose rows were all stored (the common case: retries are rare) needs no answer but
 /// its count of changes; only a chunk with duplicates reads back which of its seqs it stored.

@@ -117,12 +117,21 @@ async fn run<W: GroupWriter>(mut writer: W, mut jobs: mpsc::Receiver<AppendJob<W
     }
 }
 
-/// The same error for every job of a failed group.
-pub fn same_error(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
-        other => StoreError::other(other.to_string()),
-    }
+/// The distinct workspaces a group's jobs name, in increasing order (for the one query that
+/// tells which exist).
+pub fn workspaces<R>(group: &[AppendJob<R>]) -> Vec<i64> {
+    let mut wanted: Vec<i64> = group.iter().map(|job| job.workspace.0).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    wanted
+}
+
+/// One result per job, each `error` (the group failed before its commit: nothing is stored).
+pub fn fail_all<R>(
+    group: &[AppendJob<R>],
+    error: &StoreError,
+) -> Vec<StoreResult<Vec<AppendStatus>>> {
+    group.iter().map(|_| Err(same_error(error))).collect()
 }
 
 /// `results` with every success turned into `error` (the group's commit failed).
@@ -131,5 +140,13 @@ pub fn fail_successes(results: &mut [StoreResult<Vec<AppendStatus>>], error: &St
         if result.is_ok() {
             *result = Err(same_error(error));
         }
+    }
+}
+
+/// The same error for every job of a failed group.
+fn same_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+        other => StoreError::other(other.to_string()),
     }
 }
