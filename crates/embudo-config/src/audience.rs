@@ -489,11 +489,13 @@ fn to_cel(value: &Value) -> Cel {
         Value::Bool(flag) => Cel::Bool(*flag),
         Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Cel::Int(*n as i64),
         Value::Number(n) => Cel::Float(*n),
-        Value::String(text) => Cel::String(Arc::new(text.clone())),
+        Value::String(text) => Cel::String(Arc::new(text.to_string())),
         Value::List(items) => Cel::List(Arc::new(items.iter().map(to_cel).collect())),
         Value::Map(map) => {
-            let map: HashMap<String, Cel> =
-                map.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
+            let map: HashMap<String, Cel> = map
+                .iter()
+                .map(|(k, v)| (k.to_string(), to_cel(v)))
+                .collect();
             Cel::from(map)
         }
     }

@@ -90,8 +90,8 @@ fn audiences_give_fits_from_traits_and_aggregates() {
     )
     .unwrap();
     let mut traits = embudo_core::Map::default();
-    traits.insert("sport".to_owned(), Value::from("running"));
-    traits.insert("email".to_owned(), Value::from("ana@example.es"));
+    traits.insert("sport".into(), Value::from("running"));
+    traits.insert("email".into(), Value::from("ana@example.es"));
     let traits = Value::Map(traits);
     let mut aggregates = Aggregates::default();
     let order = Event {
@@ -106,8 +106,8 @@ fn audiences_give_fits_from_traits_and_aggregates() {
         received_at: Timestamp::parse("2026-03-01").unwrap(),
         properties: Value::Map(
             [
-                ("order_id".to_owned(), Value::from("o1")),
-                ("total".to_owned(), Value::from(120.0)),
+                ("order_id".into(), Value::from("o1")),
+                ("total".into(), Value::from(120.0)),
             ]
             .into_iter()
             .collect(),

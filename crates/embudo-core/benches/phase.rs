@@ -323,7 +323,7 @@ fn props<const N: usize>(pairs: [(&str, Value); N]) -> Value {
     Value::Map(
         pairs
             .into_iter()
-            .map(|(key, value)| (key.to_owned(), value))
+            .map(|(key, value)| (key.into(), value))
             .collect::<Map>(),
     )
 }

@@ -6,7 +6,7 @@
 use crate::order::{Order, OrderError, Refund};
 use crate::page::{PageCategory, PageRules};
 use crate::time::Timestamp;
-use crate::value::Value;
+use crate::value::{Text, Value};
 
 /// The Segment call types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -133,9 +133,9 @@ pub enum Action {
 /// The product an e-commerce event is about.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProductRef {
-    pub product_id: Option<String>,
-    pub category: Option<String>,
-    pub brand: Option<String>,
+    pub product_id: Option<Text>,
+    pub category: Option<Text>,
+    pub brand: Option<Text>,
     pub price: Option<f64>,
 }
 
@@ -144,11 +144,11 @@ impl ProductRef {
         ProductRef {
             product_id: properties
                 .get("product_id")
-                .and_then(Value::as_id)
-                .or_else(|| properties.get("sku").and_then(Value::as_id))
-                .or_else(|| properties.get("id").and_then(Value::as_id)),
-            category: properties.str_field("category").map(str::to_owned),
-            brand: properties.str_field("brand").map(str::to_owned),
+                .and_then(Value::as_id_text)
+                .or_else(|| properties.get("sku").and_then(Value::as_id_text))
+                .or_else(|| properties.get("id").and_then(Value::as_id_text)),
+            category: properties.str_field("category").map(Text::from),
+            brand: properties.str_field("brand").map(Text::from),
             price: properties.get("price").and_then(Value::as_f64),
         }
     }

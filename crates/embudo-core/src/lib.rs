@@ -15,4 +15,4 @@ pub mod value;
 
 pub use event::{Event, EventKind};
 pub use time::Timestamp;
-pub use value::{Map, Value};
+pub use value::{Map, Text, Value};

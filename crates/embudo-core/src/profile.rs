@@ -129,11 +129,11 @@ impl Aggregates {
             }
             Action::ProductViewed(product) => {
                 if let Some(id) = &product.product_id
-                    && !self.products_viewed.contains(id)
+                    && !self.products_viewed.contains(id.as_str())
                 {
                     self.n_distinct_products_viewed += 1;
                     if self.products_viewed.len() < MAX_REMEMBERED_PRODUCTS {
-                        self.products_viewed.insert(id.clone());
+                        self.products_viewed.insert(id.to_string());
                     }
                 }
                 if let Some(category) = &product.category {

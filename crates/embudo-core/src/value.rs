@@ -2,6 +2,13 @@
 //!
 //! The core does not depend on serde: adapters convert their wire values into this type.
 
+/// The text of a [`Value`] and the keys of a [`Map`]: up to 24 bytes are held inline.
+///
+/// Property names and most values (ids, categories, brands) are that short: an event's
+/// properties then take one allocation, for the map, instead of one per key and value; an
+/// import creates and frees millions of them, on different threads.
+pub type Text = compact_str::CompactString;
+
 /// The map of a [`Value`]: keys in order, in one flat sorted vector.
 ///
 /// Events carry a handful of properties each and millions of them pass through an import: a
@@ -9,7 +16,10 @@
 /// vector exactly what it holds. Lookups are a binary search; iteration is in key order, as it
 /// was with `BTreeMap`, so stored JSON keeps its key order. Collecting keeps the last value of
 /// a repeated key.
-pub type Map = litemap::LiteMap<String, Value>;
+pub type Map = litemap::LiteMap<Text, Value>;
+
+/// Up to this many entries, [`Value::get`] scans a map instead of searching it.
+const SMALL_MAP: usize = 8;
 
 /// A dynamically typed value, as found in event properties and profile traits.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -18,7 +28,7 @@ pub enum Value {
     Null,
     Bool(bool),
     Number(f64),
-    String(String),
+    String(Text),
     List(Vec<Value>),
     Map(Map),
 }
@@ -26,6 +36,11 @@ pub enum Value {
 impl Value {
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
+            // An event's few properties: comparing lengths first rejects most keys at once,
+            // where a binary search compares the bytes of every key it visits.
+            Value::Map(map) if map.len() <= SMALL_MAP => map
+                .iter()
+                .find_map(|(name, value)| (name.as_str() == key).then_some(value)),
             Value::Map(map) => map.get(key),
             _ => None,
         }
@@ -70,10 +85,15 @@ impl Value {
 
     /// A string or number rendered as an identifier (`"sku-1"`, `42`): ids arrive as both.
     pub fn as_id(&self) -> Option<String> {
+        self.as_id_text().map(String::from)
+    }
+
+    /// [`Value::as_id`] without an allocation when the id is short (most are).
+    pub fn as_id_text(&self) -> Option<Text> {
         match self {
-            Value::String(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
+            Value::String(text) if !text.trim().is_empty() => Some(Text::from(text.trim())),
             Value::Number(number) if number.fract() == 0.0 && number.is_finite() => {
-                Some(format!("{number:.0}"))
+                Some(compact_str::format_compact!("{number:.0}"))
             }
             _ => None,
         }
@@ -94,7 +114,13 @@ impl Value {
 
 impl From<&str> for Value {
     fn from(text: &str) -> Value {
-        Value::String(text.to_owned())
+        Value::String(Text::from(text))
+    }
+}
+
+impl From<String> for Value {
+    fn from(text: String) -> Value {
+        Value::String(Text::from(text))
     }
 }
 
@@ -112,17 +138,17 @@ mod tests {
     fn a_map_keeps_its_keys_in_order_and_the_last_value_of_a_repeated_key() {
         let map: Map = [("price", 2.0), ("brand", 1.0), ("price", 3.0), ("a", 0.0)]
             .into_iter()
-            .map(|(key, number)| (key.to_owned(), Value::Number(number)))
+            .map(|(key, number)| (key.into(), Value::Number(number)))
             .collect();
-        let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = map.keys().map(|key| key.as_str()).collect();
         assert_eq!(keys, ["a", "brand", "price"]);
         assert_eq!(map.get("price"), Some(&Value::Number(3.0)));
 
         let mut built = Map::default();
         for (key, number) in [("product_id", 1.0), ("category", 2.0), ("brand", 3.0)] {
-            built.insert(key.to_owned(), Value::Number(number));
+            built.insert(key.into(), Value::Number(number));
         }
-        built.insert("category".to_owned(), Value::Number(4.0));
+        built.insert("category".into(), Value::Number(4.0));
         let value = Value::Map(built);
         assert_eq!(value.get("category"), Some(&Value::Number(4.0)));
         assert_eq!(value.as_map().map(Map::len), Some(3));
@@ -130,5 +156,23 @@ mod tests {
             value.as_map().unwrap().keys().collect::<Vec<_>>(),
             ["brand", "category", "product_id"]
         );
+    }
+
+    #[test]
+    fn a_lookup_finds_every_key_of_small_and_large_maps_and_nothing_else() {
+        for size in [0, 1, 3, super::SMALL_MAP, super::SMALL_MAP + 1, 40] {
+            let map: Map = (0..size)
+                .map(|i| (format!("k{i}").into(), Value::Number(i as f64)))
+                .collect();
+            let value = Value::Map(map);
+            for i in 0..size {
+                assert_eq!(value.get(&format!("k{i}")), Some(&Value::Number(i as f64)));
+            }
+            for absent in ["", "k", "k-1", "k01", "kk", "z"] {
+                assert_eq!(value.get(absent), None, "{absent} in {size}");
+            }
+            assert_eq!(value.get(&format!("k{size}")), None);
+        }
+        assert_eq!(Value::Null.get("k0"), None);
     }
 }

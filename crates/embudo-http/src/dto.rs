@@ -41,11 +41,11 @@ pub fn value(value: &Value) -> serde_json::Value {
         Value::Number(number) => {
             serde_json::Number::from_f64(*number).map_or(serde_json::Value::Null, Into::into)
         }
-        Value::String(text) => json!(text),
+        Value::String(text) => json!(text.as_str()),
         Value::List(items) => serde_json::Value::Array(items.iter().map(self::value).collect()),
         Value::Map(map) => serde_json::Value::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), self::value(v)))
+                .map(|(k, v)| (k.to_string(), self::value(v)))
                 .collect(),
         ),
     }

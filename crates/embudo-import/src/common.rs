@@ -94,13 +94,13 @@ pub(crate) fn map() -> Map {
 /// Adds `key` to a map that is built in key order: appended at its end without the search an
 /// insert makes first; a key out of order still lands in its place.
 pub(crate) fn put(map: &mut Map, key: &str, value: Value) {
-    if let Some((key, value)) = map.try_append(key.to_owned(), value) {
+    if let Some((key, value)) = map.try_append(key.into(), value) {
         map.insert(key, value);
     }
 }
 
 pub(crate) fn string(text: &str) -> Value {
-    Value::String(text.to_owned())
+    Value::from(text)
 }
 
 /// A track event with empty traits.

@@ -168,14 +168,14 @@ impl Orders {
     fn track(&self, order: &Pending, message_id: String, name: &'static str) -> Track {
         let mut traits = map();
         if let Some(email) = &order.email {
-            traits.insert("email".to_owned(), string(email));
+            traits.insert("email".into(), string(email));
         }
         if let Some(country) = &order.country {
-            traits.insert("country".to_owned(), string(country));
+            traits.insert("country".into(), string(country));
         }
         let mut context = map();
         if !traits.is_empty() {
-            context.insert("traits".to_owned(), Value::Map(traits));
+            context.insert("traits".into(), Value::Map(traits));
         }
         let anonymous_id = match (&order.customer_id, &order.email) {
             (None, Some(email)) => Some(email_anonymous_id(email)),
@@ -200,13 +200,13 @@ impl Orders {
             "Order Completed",
         );
         let props = &mut track.properties;
-        props.insert("order_id".to_owned(), string(&order.order_id));
+        props.insert("order_id".into(), string(&order.order_id));
         let total = order.total.unwrap_or_else(|| sum(&order.lines));
-        props.insert("total".to_owned(), Value::Number(total));
+        props.insert("total".into(), Value::Number(total));
         if let Some(currency) = &order.currency {
-            props.insert("currency".to_owned(), string(currency));
+            props.insert("currency".into(), string(currency));
         }
-        props.insert("products".to_owned(), products(&order.lines));
+        props.insert("products".into(), products(&order.lines));
         track.into_event()
     }
 
@@ -254,10 +254,10 @@ impl Orders {
                 );
                 track
                     .properties
-                    .insert("order_id".to_owned(), string(original_id));
+                    .insert("order_id".into(), string(original_id));
                 track
                     .properties
-                    .insert("cancellation_id".to_owned(), string(&cancel.order_id));
+                    .insert("cancellation_id".into(), string(&cancel.order_id));
                 let raw = cancel.raw.clone();
                 out.push_event(track.into_event(), cancel.line, || raw);
                 return;
@@ -271,13 +271,13 @@ impl Orders {
                 "Order Refunded",
             );
             let props = &mut track.properties;
-            props.insert("order_id".to_owned(), string(original_id));
-            props.insert("cancellation_id".to_owned(), string(&cancel.order_id));
-            props.insert("total".to_owned(), Value::Number(sum(&lines)));
+            props.insert("order_id".into(), string(original_id));
+            props.insert("cancellation_id".into(), string(&cancel.order_id));
+            props.insert("total".into(), Value::Number(sum(&lines)));
             if let Some(currency) = &cancel.currency {
-                props.insert("currency".to_owned(), string(currency));
+                props.insert("currency".into(), string(currency));
             }
-            props.insert("products".to_owned(), products(&lines));
+            props.insert("products".into(), products(&lines));
             let raw = cancel.raw.clone();
             out.push_event(track.into_event(), cancel.line, || raw);
         }
@@ -299,18 +299,18 @@ fn products(lines: &[Line]) -> Value {
             .iter()
             .map(|line| {
                 let mut product = map();
-                product.insert("product_id".to_owned(), string(&line.product_id));
+                product.insert("product_id".into(), string(&line.product_id));
                 if let Some(sku) = &line.sku {
-                    product.insert("sku".to_owned(), string(sku));
+                    product.insert("sku".into(), string(sku));
                 }
                 if let Some(name) = &line.name {
-                    product.insert("name".to_owned(), string(name));
+                    product.insert("name".into(), string(name));
                 }
                 if let Some(category) = &line.category {
-                    product.insert("category".to_owned(), string(category));
+                    product.insert("category".into(), string(category));
                 }
-                product.insert("price".to_owned(), Value::Number(line.unit_price));
-                product.insert("quantity".to_owned(), Value::Number(line.quantity));
+                product.insert("price".into(), Value::Number(line.unit_price));
+                product.insert("quantity".into(), Value::Number(line.quantity));
                 Value::Map(product)
             })
             .collect(),
@@ -562,16 +562,14 @@ impl CsvConverter for Orders {
                 );
                 track
                     .properties
-                    .insert("order_id".to_owned(), string(&order.order_id));
+                    .insert("order_id".into(), string(&order.order_id));
                 if let Refunded::Amount(amount) = refunded {
                     track
                         .properties
-                        .insert("total".to_owned(), Value::Number(amount));
+                        .insert("total".into(), Value::Number(amount));
                 }
                 if let Some(currency) = &order.currency {
-                    track
-                        .properties
-                        .insert("currency".to_owned(), string(currency));
+                    track.properties.insert("currency".into(), string(currency));
                 }
                 out.push_event(track.into_event(), order.line, || order.raw.clone());
             }
@@ -584,7 +582,7 @@ impl CsvConverter for Orders {
                 track.timestamp = cancelled_at;
                 track
                     .properties
-                    .insert("order_id".to_owned(), string(&order.order_id));
+                    .insert("order_id".into(), string(&order.order_id));
                 out.push_event(track.into_event(), order.line, || order.raw.clone());
             }
         }

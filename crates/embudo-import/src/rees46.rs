@@ -132,7 +132,7 @@ impl CsvConverter for Rees46 {
             put(
                 &mut order,
                 "order_id",
-                Value::String(format!("{session}:{product_id}:{event_time}")),
+                Value::from(format!("{session}:{product_id}:{event_time}")),
             );
             put(
                 &mut order,

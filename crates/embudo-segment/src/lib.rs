@@ -321,7 +321,7 @@ fn parse_message(
     {
         for (key, value) in batch_context {
             context_map
-                .entry(key.clone())
+                .entry(key.as_str().into())
                 .or_insert_with(|| to_value(value.clone()));
         }
     }
@@ -331,8 +331,8 @@ fn parse_message(
             (map.get("category"), &mut properties)
     {
         props
-            .entry("category".to_owned())
-            .or_insert_with(|| Value::String(category.clone()));
+            .entry("category".into())
+            .or_insert_with(|| Value::from(category.as_str()));
     }
     let time_field = |field: &str| -> Result<Option<Timestamp>, Rejection> {
         match map.get(field) {
@@ -410,11 +410,13 @@ pub fn to_value(value: serde_json::Value) -> Value {
         serde_json::Value::Null => Value::Null,
         serde_json::Value::Bool(flag) => Value::Bool(flag),
         serde_json::Value::Number(number) => Value::Number(number.as_f64().unwrap_or(f64::NAN)),
-        serde_json::Value::String(text) => Value::String(text),
+        serde_json::Value::String(text) => Value::from(text),
         serde_json::Value::Array(items) => Value::List(items.into_iter().map(to_value).collect()),
-        serde_json::Value::Object(map) => {
-            Value::Map(map.into_iter().map(|(k, v)| (k, to_value(v))).collect())
-        }
+        serde_json::Value::Object(map) => Value::Map(
+            map.into_iter()
+                .map(|(k, v)| (k.into(), to_value(v)))
+                .collect(),
+        ),
     }
 }
 

@@ -917,12 +917,12 @@ fn apply_traits(profile: &mut ProfileRecord, event: &Event) {
     for traits in sources.into_iter().flatten() {
         let Value::Map(traits) = traits else { continue };
         for (name, value) in traits {
-            match profile.traits.get(name) {
+            match profile.traits.get(name.as_str()) {
                 Some((_, at)) if *at > event.timestamp => {}
                 _ => {
                     profile
                         .traits
-                        .insert(name.clone(), (value.clone(), event.timestamp));
+                        .insert(name.to_string(), (value.clone(), event.timestamp));
                 }
             }
         }
@@ -1018,7 +1018,7 @@ fn audience_fits(
         record
             .traits
             .iter()
-            .map(|(key, (value, _))| (key.clone(), value.clone()))
+            .map(|(key, (value, _))| (key.as_str().into(), value.clone()))
             .collect(),
     );
     let (fits, errors) = audiences.fits(&AudienceInput {

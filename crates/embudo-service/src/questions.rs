@@ -565,7 +565,7 @@ fn question_event<const N: usize>(
         properties: Value::Map(
             properties
                 .into_iter()
-                .map(|(key, value)| (key.to_owned(), value))
+                .map(|(key, value)| (key.into(), value))
                 .collect(),
         ),
         traits: Value::Map(Map::default()),

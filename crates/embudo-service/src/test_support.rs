@@ -44,7 +44,7 @@ pub(crate) fn properties_of(entries: &[(&str, Value)]) -> Value {
     Value::Map(
         entries
             .iter()
-            .map(|(key, value)| ((*key).to_owned(), value.clone()))
+            .map(|(key, value)| ((*key).into(), value.clone()))
             .collect::<Map>(),
     )
 }

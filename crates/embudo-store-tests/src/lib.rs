@@ -208,7 +208,7 @@ pub fn map(entries: &[(&str, Value)]) -> Value {
     Value::Map(
         entries
             .iter()
-            .map(|(key, value)| ((*key).to_owned(), value.clone()))
+            .map(|(key, value)| ((*key).into(), value.clone()))
             .collect(),
     )
 }

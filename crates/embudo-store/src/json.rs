@@ -43,7 +43,7 @@ impl Serialize for ValueRef<'_> {
             Value::Map(map) => {
                 let mut out = serializer.serialize_map(Some(map.len()))?;
                 for (key, item) in map {
-                    out.serialize_entry(key, &ValueRef(item))?;
+                    out.serialize_entry(key.as_str(), &ValueRef(item))?;
                 }
                 out.end()
             }
@@ -81,13 +81,13 @@ pub fn value_from_serde(json: serde_json::Value) -> Value {
         serde_json::Value::Null => Value::Null,
         serde_json::Value::Bool(flag) => Value::Bool(flag),
         serde_json::Value::Number(number) => number.as_f64().map_or(Value::Null, Value::Number),
-        serde_json::Value::String(text) => Value::String(text),
+        serde_json::Value::String(text) => Value::from(text),
         serde_json::Value::Array(items) => {
             Value::List(items.into_iter().map(value_from_serde).collect())
         }
         serde_json::Value::Object(map) => Value::Map(
             map.into_iter()
-                .map(|(key, item)| (key, value_from_serde(item)))
+                .map(|(key, item)| (key.into(), value_from_serde(item)))
                 .collect(),
         ),
     }

@@ -7,7 +7,7 @@ fn map(pairs: &[(&str, Value)]) -> Value {
     Value::Map(
         pairs
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .map(|(k, v)| ((*k).into(), v.clone()))
             .collect(),
     )
 }

@@ -40,7 +40,7 @@ fn at_day(day: f64) -> Timestamp {
 }
 
 fn map(pairs: Vec<(&str, Value)>) -> Value {
-    Value::Map(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    Value::Map(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
 }
 
 fn event(
@@ -67,24 +67,24 @@ fn event(
 }
 
 /// Parses `key=value` words into properties (numbers stay numbers).
-fn props(words: &[&str]) -> Vec<(String, Value)> {
+fn props(words: &[&str]) -> Vec<(crate::Text, Value)> {
     words
         .iter()
         .filter_map(|word| word.split_once('='))
         .map(|(key, value)| {
             let value = match value.parse::<f64>() {
                 Ok(number) => Value::Number(number),
-                Err(_) => Value::String(value.to_owned()),
+                Err(_) => Value::from(value),
             };
             let key = if key == "cat" { "category" } else { key };
-            (key.to_owned(), value)
+            (key.into(), value)
         })
         .collect()
 }
 
 /// Builds the event a fixture line describes.
 fn parse_event(words: &[&str], at: Timestamp) -> Event {
-    let track = |name: &str, mut pairs: Vec<(String, Value)>| {
+    let track = |name: &str, mut pairs: Vec<(crate::Text, Value)>| {
         let properties = Value::Map(pairs.drain(..).collect());
         event(
             EventKind::Track,
@@ -96,7 +96,7 @@ fn parse_event(words: &[&str], at: Timestamp) -> Event {
     };
     let product = |id: &str, rest: &[&str]| {
         let mut pairs = props(rest);
-        pairs.push(("product_id".to_owned(), Value::from(id)));
+        pairs.push(("product_id".into(), Value::from(id)));
         pairs
     };
     match words {
@@ -120,10 +120,7 @@ fn parse_event(words: &[&str], at: Timestamp) -> Event {
         ["review", id, rest @ ..] => track("Product Reviewed", product(id, rest)),
         ["share", id, rest @ ..] => track("Product Shared", product(id, rest)),
         ["list"] => track("Product List Viewed", Vec::new()),
-        ["search", query] => track(
-            "Products Searched",
-            vec![("query".to_owned(), (*query).into())],
-        ),
+        ["search", query] => track("Products Searched", vec![("query".into(), (*query).into())]),
         ["compare"] => track("Product Compared", Vec::new()),
         ["cartview"] => track("Cart Viewed", Vec::new()),
         ["checkout"] => track("Checkout Started", Vec::new()),
@@ -134,29 +131,26 @@ fn parse_event(words: &[&str], at: Timestamp) -> Event {
         ["answer", question, answer] => track(
             "Question Answered",
             vec![
-                ("question_id".to_owned(), (*question).into()),
-                ("answer_id".to_owned(), (*answer).into()),
+                ("question_id".into(), (*question).into()),
+                ("answer_id".into(), (*answer).into()),
             ],
         ),
         ["email", "open"] => track("Email Opened", Vec::new()),
         ["email", "click", link] => track(
             "Email Link Clicked",
-            vec![("link_url".to_owned(), (*link).into())],
+            vec![("link_url".into(), (*link).into())],
         ),
         ["order", id, rest @ ..] => {
             let mut pairs = props(rest);
-            pairs.push(("order_id".to_owned(), (*id).into()));
+            pairs.push(("order_id".into(), (*id).into()));
             track("Order Completed", pairs)
         }
         ["refund", id, rest @ ..] => {
             let mut pairs = props(rest);
-            pairs.push(("order_id".to_owned(), (*id).into()));
+            pairs.push(("order_id".into(), (*id).into()));
             track("Order Refunded", pairs)
         }
-        ["cancel", id] => track(
-            "Order Cancelled",
-            vec![("order_id".to_owned(), (*id).into())],
-        ),
+        ["cancel", id] => track("Order Cancelled", vec![("order_id".into(), (*id).into())]),
         other => panic!("unknown fixture event: {other:?}"),
     }
 }
@@ -196,7 +190,7 @@ fn run(fixture: &str, model: &PhaseModel, lang: Lang) -> String {
             ["consent", "sms"] => consents.sms = true,
             ["trait", pair] => {
                 let (key, value) = pair.split_once('=').unwrap();
-                traits.insert(key.to_owned(), Value::from(value));
+                traits.insert(key.into(), Value::from(value));
             }
             ["audience", name, fit] => audiences.push(AudienceFit {
                 name: (*name).to_owned(),

@@ -97,14 +97,14 @@ pub(crate) fn read(
 fn event(row: &Row, index: usize) -> Event {
     let product = |extra: Vec<(&str, Value)>| {
         let mut properties = Map::default();
-        properties.insert("product_id".to_owned(), row.product_id.as_str().into());
-        properties.insert("category".to_owned(), row.category.as_str().into());
-        properties.insert("price".to_owned(), row.price.into());
+        properties.insert("product_id".into(), row.product_id.as_str().into());
+        properties.insert("category".into(), row.category.as_str().into());
+        properties.insert("price".into(), row.price.into());
         if let Some(brand) = &row.brand {
-            properties.insert("brand".to_owned(), brand.as_str().into());
+            properties.insert("brand".into(), brand.as_str().into());
         }
         for (key, value) in extra {
-            properties.insert(key.to_owned(), value);
+            properties.insert(key.into(), value);
         }
         Value::Map(properties)
     };
@@ -115,9 +115,9 @@ fn event(row: &Row, index: usize) -> Event {
             let line = product(Vec::new());
             let order_id = format!("session-{}", row.session);
             let mut properties = Map::default();
-            properties.insert("order_id".to_owned(), Value::String(order_id));
-            properties.insert("total".to_owned(), row.price.into());
-            properties.insert("products".to_owned(), Value::List(vec![line]));
+            properties.insert("order_id".into(), Value::from(order_id));
+            properties.insert("total".into(), row.price.into());
+            properties.insert("products".into(), Value::List(vec![line]));
             ("Order Completed", Value::Map(properties))
         }
         other => (other, product(Vec::new())),

@@ -150,7 +150,7 @@ fn start() -> Timestamp {
 }
 
 fn map(pairs: Vec<(&str, Value)>) -> Value {
-    Value::Map(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    Value::Map(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
 }
 
 fn base_event(session: usize, n: usize, kind: EventKind, at: Timestamp) -> Event {

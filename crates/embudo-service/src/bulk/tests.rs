@@ -21,10 +21,7 @@ fn track(id: &str, person: &str, minutes: i64, name: &str, properties: &[(&str, 
 
 fn identify(id: &str, anonymous: Option<&str>, user: &str, minutes: i64) -> Event {
     let mut traits = Map::default();
-    traits.insert(
-        "email".to_owned(),
-        Value::String(format!("{user}@example.com")),
-    );
+    traits.insert("email".into(), Value::from(format!("{user}@example.com")));
     Event {
         kind: EventKind::Identify,
         name: None,

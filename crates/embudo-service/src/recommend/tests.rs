@@ -58,7 +58,7 @@ fn order_event(person: &str, d: f64, order_id: &str, products: &[&str]) -> Event
         Value::Map(
             pairs
                 .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
+                .map(|(k, v)| (k.into(), v))
                 .collect::<Map>(),
         )
     };
@@ -66,9 +66,9 @@ fn order_event(person: &str, d: f64, order_id: &str, products: &[&str]) -> Event
         .iter()
         .map(|p| {
             map(vec![
-                ("product_id", Value::String((*p).to_owned())),
-                ("name", Value::String(name(p))),
-                ("category", Value::String(category(p).to_owned())),
+                ("product_id", Value::from(*p)),
+                ("name", Value::from(name(p))),
+                ("category", Value::from(category(p))),
                 ("price", Value::Number(10.0)),
                 ("quantity", Value::Number(1.0)),
             ])
@@ -80,7 +80,7 @@ fn order_event(person: &str, d: f64, order_id: &str, products: &[&str]) -> Event
         at,
         "Order Completed",
         map(vec![
-            ("order_id", Value::String(order_id.to_owned())),
+            ("order_id", Value::from(order_id)),
             ("total", Value::Number(10.0 * products.len() as f64)),
             ("products", Value::List(lines)),
         ]),

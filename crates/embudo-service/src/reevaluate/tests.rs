@@ -58,8 +58,8 @@ async fn a_customer_who_does_not_come_back_goes_at_risk_then_lapsed() {
             Value::List(vec![Value::Map(
                 product("zap-2")
                     .into_iter()
-                    .map(|(key, value)| (key.to_owned(), value))
-                    .chain([("quantity".to_owned(), Value::from(1.0))])
+                    .map(|(key, value)| (key.into(), value))
+                    .chain([("quantity".into(), Value::from(1.0))])
                     .collect(),
             )]),
         ),

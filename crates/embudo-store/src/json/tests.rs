@@ -8,12 +8,12 @@ use super::*;
 
 fn sample() -> Value {
     let mut map = Map::default();
-    map.insert("n".to_owned(), Value::Number(3.0));
-    map.insert("f".to_owned(), Value::Number(2.5));
-    map.insert("nan".to_owned(), Value::Number(f64::NAN));
-    map.insert("s".to_owned(), Value::from("a \"quoted\" \u{0} text"));
+    map.insert("n".into(), Value::Number(3.0));
+    map.insert("f".into(), Value::Number(2.5));
+    map.insert("nan".into(), Value::Number(f64::NAN));
+    map.insert("s".into(), Value::from("a \"quoted\" \u{0} text"));
     map.insert(
-        "l".to_owned(),
+        "l".into(),
         Value::List(vec![Value::Bool(true), Value::Null]),
     );
     Value::Map(map)
@@ -29,7 +29,7 @@ fn values_round_trip_and_non_finite_numbers_become_null() {
     let back = value_from_json(&text).unwrap();
     let mut expected = sample();
     if let Value::Map(map) = &mut expected {
-        map.insert("nan".to_owned(), Value::Null);
+        map.insert("nan".into(), Value::Null);
     }
     assert_eq!(back, expected);
     assert_eq!(event_column(&sample()), text);
