@@ -3,8 +3,11 @@
 //! Conditions are compiled when the configuration is checked (a syntax error, a variable
 //! other than `traits`, `aggregates` and those CEL's macros bind, or a condition that cannot be
 //! evaluated on an empty profile is a configuration error). [`Audiences::fits`] evaluates them
-//! for one profile and gives the [`AudienceFit`]s the phase engine's stage reads; it converts
-//! only the parts of the profile that the conditions read.
+//! for one profile and gives the [`AudienceFit`]s the phase engine's stage reads. Conditions
+//! that only compare counts or test traits' presence are decided without the interpreter
+//! ([`direct`]); for the others it converts only the parts of the profile they read.
+
+mod direct;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,6 +19,7 @@ use embudo_core::profile::Aggregates;
 use embudo_core::time::Timestamp;
 use embudo_core::value::Value;
 
+use self::direct::Direct;
 use crate::error::ConfigError;
 use crate::phases::At;
 use crate::raw::{RawAudience, RawFit};
@@ -40,6 +44,8 @@ pub struct Audience {
     program: Arc<Program>,
     /// What the condition and the fit read of a profile.
     reads: Reads,
+    /// The condition without the interpreter, when it is that simple and the fit constant.
+    direct: Option<Arc<Direct>>,
 }
 
 /// The fit of a matched audience: a constant or a CEL expression (clamped to [0, 1]).
@@ -114,6 +120,14 @@ impl Audience {
         if let Fit::Expression { source, program } = &fit {
             reads = reads.union(Reads::of(source, program));
         }
+        let direct = match fit {
+            Fit::Constant(_) => cel_parser::Parser::default()
+                .parse(condition)
+                .ok()
+                .and_then(|expression| Direct::compile(&expression))
+                .map(Arc::new),
+            Fit::Expression { .. } => None,
+        };
         Ok(Audience {
             name: name.to_owned(),
             description: None,
@@ -121,12 +135,30 @@ impl Audience {
             fit,
             program: Arc::new(program),
             reads,
+            direct,
         })
     }
 
     /// The fit when the condition holds, `None` when it does not.
     pub fn evaluate(&self, input: &AudienceInput<'_>) -> Result<Option<f64>, AudienceError> {
-        with_context(input, self.reads, |context| self.evaluate_in(context))
+        match self.decide_directly(input) {
+            Some(fit) => Ok(fit),
+            None => with_context(input, self.reads, |context| self.evaluate_in(context)),
+        }
+    }
+
+    /// [`Audience::evaluate`] without the interpreter, when the condition is simple enough.
+    fn decide_directly(&self, input: &AudienceInput<'_>) -> Option<Option<f64>> {
+        let (direct, fit) = self.direct()?;
+        Some(direct.decide(input).then_some(fit.clamp(0.0, 1.0)))
+    }
+
+    /// The condition without the interpreter and the constant fit, when there are both.
+    fn direct(&self) -> Option<(&Direct, f64)> {
+        match (&self.direct, &self.fit) {
+            (Some(direct), Fit::Constant(fit)) => Some((direct, *fit)),
+            _ => None,
+        }
     }
 
     fn evaluate_in(&self, context: &Context<'_>) -> Result<Option<f64>, AudienceError> {
@@ -169,21 +201,36 @@ impl Audiences {
     pub fn fits(&self, input: &AudienceInput<'_>) -> (Vec<AudienceFit>, Vec<AudienceError>) {
         let mut fits = Vec::new();
         let mut errors = Vec::new();
-        let reads = self.list.iter().fold(Reads::default(), |reads, audience| {
-            reads.union(audience.reads)
-        });
-        with_context(input, reads, |context| {
-            for audience in &self.list {
-                match audience.evaluate_in(context) {
-                    Ok(Some(fit)) => fits.push(AudienceFit {
-                        name: audience.name.clone(),
-                        fit,
-                    }),
-                    Ok(None) => {}
-                    Err(error) => errors.push(error),
-                }
+        let mut fitted = |audience: &Audience, fit: Option<f64>| {
+            if let Some(fit) = fit {
+                fits.push(AudienceFit {
+                    name: audience.name.clone(),
+                    fit,
+                });
             }
-        });
+        };
+        let mut reads = Reads::default();
+        for audience in &self.list {
+            match audience.decide_directly(input) {
+                Some(fit) => fitted(audience, fit),
+                None => reads = reads.union(audience.reads),
+            }
+        }
+        let interpreted = || {
+            self.list
+                .iter()
+                .filter(|audience| audience.direct().is_none())
+        };
+        if interpreted().next().is_some() {
+            with_context(input, reads, |context| {
+                for audience in interpreted() {
+                    match audience.evaluate_in(context) {
+                        Ok(fit) => fitted(audience, fit),
+                        Err(error) => errors.push(error),
+                    }
+                }
+            });
+        }
         fits.sort_by(|a, b| b.fit.total_cmp(&a.fit).then_with(|| a.name.cmp(&b.name)));
         (fits, errors)
     }
