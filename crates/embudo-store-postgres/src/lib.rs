@@ -21,6 +21,7 @@ mod append;
 mod queue;
 mod rows;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,10 +29,11 @@ use embudo_core::identity::Candidate;
 use embudo_core::{Event, Timestamp};
 use embudo_store::group::Appends;
 use embudo_store::{
-    AppendStatus, ConflictRecord, IdentityKind, IdentityMatch, IdentityQuery, KEPT_MODEL_VERSIONS,
-    KeyRecord, LoggedEvent, ModelInfo, ModelRecord, NewKey, NewModel, OrderRecord, Page,
-    PhaseCount, ProcessingBatch, ProfileFilter, ProfileId, ProfileRecord, Store, StoreError,
-    StoreResult, TransitionRecord, Workspace, WorkspaceId, json, keyset, validate_event,
+    AppendStatus, ConflictRecord, IdentityKind, IdentityLink, IdentityMatch, IdentityQuery,
+    KEPT_MODEL_VERSIONS, KeyRecord, LoggedEvent, ModelInfo, ModelRecord, NewKey, NewModel,
+    OrderRecord, Page, PhaseCount, ProcessingBatch, ProfileFilter, ProfileId, ProfileRecord, Store,
+    StoreError, StoreResult, TransitionRecord, Workspace, WorkspaceId, json, keyset,
+    validate_event,
 };
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
@@ -269,55 +271,267 @@ pub(crate) fn validate_all(events: &[Event]) -> StoreResult<()> {
     Ok(())
 }
 
-async fn upsert_profile(
+/// Rows per multi-row statement of a processing batch (profiles, identity links, orders,
+/// transitions): one round trip per chunk instead of one per row.
+const WRITE_CHUNK: usize = 2000;
+
+/// Upserts profile rows, one statement per chunk of column arrays. A profile id that another
+/// workspace holds fails the batch with [`StoreError::Conflict`] naming it.
+async fn upsert_profiles(
     tx: &mut Transaction<'_, Postgres>,
-    profile: &ProfileRecord,
+    profiles: &[ProfileRecord],
 ) -> StoreResult<()> {
-    let summary = &profile.summary;
-    let result = sqlx::query(
-        "INSERT INTO profiles (id, workspace_id, user_id, email, anonymous_ids, traits, \
-         aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, audiences, \
-         first_seen, last_seen, created_at, updated_at, merged_into) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21) \
-         ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
-         anonymous_ids = excluded.anonymous_ids, traits = excluded.traits, \
-         aggregates = excluded.aggregates, state = excluded.state, phase = excluded.phase, \
-         substate = excluded.substate, stage = excluded.stage, confidence = excluded.confidence, \
-         intent = excluded.intent, p_alive = excluded.p_alive, clv = excluded.clv, \
-         audiences = excluded.audiences, first_seen = excluded.first_seen, \
-         last_seen = excluded.last_seen, created_at = excluded.created_at, \
-         updated_at = excluded.updated_at, merged_into = excluded.merged_into \
-         WHERE profiles.workspace_id = excluded.workspace_id",
-    )
-    .bind(profile.id.0)
-    .bind(profile.workspace_id.0)
-    .bind(profile.user_id.as_deref())
-    .bind(profile.email.as_deref())
-    .bind(json::strings_to_json(&profile.anonymous_ids))
-    .bind(json::traits_to_json(&profile.traits))
-    .bind(json::aggregates_to_json(&profile.aggregates))
-    .bind(profile.state.as_str())
-    .bind(summary.phase.as_deref())
-    .bind(summary.substate.as_deref())
-    .bind(summary.stage.as_deref())
-    .bind(summary.confidence)
-    .bind(summary.intent)
-    .bind(summary.p_alive)
-    .bind(summary.clv)
-    .bind(json::strings_to_json(&summary.audiences))
-    .bind(profile.first_seen.as_millis())
-    .bind(profile.last_seen.as_millis())
-    .bind(profile.created_at.as_millis())
-    .bind(profile.updated_at.as_millis())
-    .bind(profile.merged_into.map(|id| id.0))
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::Conflict(format!(
-            "profile {} belongs to another workspace",
-            profile.id
-        )));
+    let profiles = final_profiles(profiles)?;
+    for chunk in profiles.chunks(WRITE_CHUNK) {
+        let ids: Vec<i64> = chunk.iter().map(|p| p.id.0).collect();
+        let workspaces: Vec<i64> = chunk.iter().map(|p| p.workspace_id.0).collect();
+        let text = |f: fn(&ProfileRecord) -> Option<&str>| {
+            chunk.iter().map(|p| f(p)).collect::<Vec<Option<&str>>>()
+        };
+        let score = |f: fn(&ProfileRecord) -> Option<f64>| {
+            chunk.iter().map(|p| f(p)).collect::<Vec<Option<f64>>>()
+        };
+        let millis = |f: fn(&ProfileRecord) -> Timestamp| {
+            chunk.iter().map(|p| f(p).as_millis()).collect::<Vec<i64>>()
+        };
+        let encoded =
+            |f: fn(&ProfileRecord) -> String| chunk.iter().map(|p| f(p)).collect::<Vec<String>>();
+        let result = sqlx::query(
+            "INSERT INTO profiles (id, workspace_id, user_id, email, anonymous_ids, traits, \
+             aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, \
+             audiences, first_seen, last_seen, created_at, updated_at, merged_into) \
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+             $12::float8[], $13::float8[], $14::float8[], $15::float8[], $16::text[], \
+             $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[]) \
+             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
+             anonymous_ids = excluded.anonymous_ids, traits = excluded.traits, \
+             aggregates = excluded.aggregates, state = excluded.state, phase = excluded.phase, \
+             substate = excluded.substate, stage = excluded.stage, \
+             confidence = excluded.confidence, intent = excluded.intent, \
+             p_alive = excluded.p_alive, clv = excluded.clv, audiences = excluded.audiences, \
+             first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
+             created_at = excluded.created_at, updated_at = excluded.updated_at, \
+             merged_into = excluded.merged_into \
+             WHERE profiles.workspace_id = excluded.workspace_id",
+        )
+        .bind(&ids)
+        .bind(&workspaces)
+        .bind(text(|p| p.user_id.as_deref()))
+        .bind(text(|p| p.email.as_deref()))
+        .bind(encoded(|p| json::strings_to_json(&p.anonymous_ids)))
+        .bind(encoded(|p| json::traits_to_json(&p.traits)))
+        .bind(encoded(|p| json::aggregates_to_json(&p.aggregates)))
+        .bind(text(|p| Some(p.state.as_str())))
+        .bind(text(|p| p.summary.phase.as_deref()))
+        .bind(text(|p| p.summary.substate.as_deref()))
+        .bind(text(|p| p.summary.stage.as_deref()))
+        .bind(score(|p| p.summary.confidence))
+        .bind(score(|p| p.summary.intent))
+        .bind(score(|p| p.summary.p_alive))
+        .bind(score(|p| p.summary.clv))
+        .bind(encoded(|p| json::strings_to_json(&p.summary.audiences)))
+        .bind(millis(|p| p.first_seen))
+        .bind(millis(|p| p.last_seen))
+        .bind(millis(|p| p.created_at))
+        .bind(millis(|p| p.updated_at))
+        .bind(
+            chunk
+                .iter()
+                .map(|p| p.merged_into.map(|id| id.0))
+                .collect::<Vec<Option<i64>>>(),
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if result.rows_affected() != chunk.len() as u64 {
+            let foreign: Option<i64> = sqlx::query_scalar(
+                "SELECT x.id FROM UNNEST($1::int8[], $2::int8[]) WITH ORDINALITY AS x (id, ws, n) \
+                 JOIN profiles ON profiles.id = x.id AND profiles.workspace_id <> x.ws \
+                 ORDER BY x.n LIMIT 1",
+            )
+            .bind(&ids)
+            .bind(&workspaces)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            return Err(StoreError::Conflict(match foreign {
+                Some(id) => format!("profile {id} belongs to another workspace"),
+                None => "a profile of the batch could not be written".to_owned(),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// A batch's profiles with one row per id, the last one given winning (as if they were upserted
+/// in order: PostgreSQL's upsert cannot touch a row twice in one statement). The same id in
+/// two workspaces fails as writing it twice would.
+fn final_profiles(profiles: &[ProfileRecord]) -> StoreResult<Vec<&ProfileRecord>> {
+    let mut last: HashMap<ProfileId, usize> = HashMap::with_capacity(profiles.len());
+    for (index, profile) in profiles.iter().enumerate() {
+        if let Some(earlier) = last.insert(profile.id, index)
+            && profiles[earlier].workspace_id != profile.workspace_id
+        {
+            return Err(StoreError::Conflict(format!(
+                "profile {} belongs to another workspace",
+                profile.id
+            )));
+        }
+    }
+    Ok(profiles
+        .iter()
+        .enumerate()
+        .filter(|(index, profile)| last.get(&profile.id) == Some(index))
+        .map(|(_, profile)| profile)
+        .collect())
+}
+
+/// Links identities to profiles, one statement per chunk; the last link of an identity wins. A
+/// link to a profile its workspace does not have fails the batch with an error naming it.
+async fn link_identities(
+    tx: &mut Transaction<'_, Postgres>,
+    links: &[IdentityLink],
+) -> StoreResult<()> {
+    let links = embudo_store::final_identity_links(links);
+    for chunk in links.chunks(WRITE_CHUNK) {
+        let kinds: Vec<&str> = chunk.iter().map(|l| l.kind.as_str()).collect();
+        let values: Vec<&str> = chunk.iter().map(|l| l.value.as_str()).collect();
+        let workspaces: Vec<i64> = chunk.iter().map(|l| l.workspace_id.0).collect();
+        let profiles: Vec<i64> = chunk.iter().map(|l| l.profile_id.0).collect();
+        let result = sqlx::query(
+            "INSERT INTO identities (workspace_id, kind, value, profile_id) \
+             SELECT p.workspace_id, x.kind, x.value, p.id \
+             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[]) AS x (kind, value, ws, pf) \
+             JOIN profiles p ON p.workspace_id = x.ws AND p.id = x.pf \
+             ON CONFLICT (workspace_id, kind, value) DO UPDATE SET profile_id = excluded.profile_id",
+        )
+        .bind(&kinds)
+        .bind(&values)
+        .bind(&workspaces)
+        .bind(&profiles)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if result.rows_affected() != chunk.len() as u64 {
+            let missing: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT x.ws, x.pf FROM UNNEST($1::int8[], $2::int8[]) WITH ORDINALITY AS x (ws, pf, n) \
+                 WHERE NOT EXISTS (SELECT 1 FROM profiles WHERE workspace_id = x.ws AND id = x.pf) \
+                 ORDER BY x.n LIMIT 1",
+            )
+            .bind(&workspaces)
+            .bind(&profiles)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            return Err(StoreError::Invalid(match missing {
+                Some((workspace, profile)) => format!(
+                    "identity link to profile {profile}, which workspace {workspace} does not have"
+                ),
+                None => "an identity of the batch could not be linked".to_owned(),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Upserts order rows, one statement per chunk; the last row of an order wins.
+async fn upsert_orders(
+    tx: &mut Transaction<'_, Postgres>,
+    orders: &[OrderRecord],
+) -> StoreResult<()> {
+    let orders = embudo_store::final_orders(orders);
+    for chunk in orders.chunks(WRITE_CHUNK) {
+        sqlx::query(
+            "INSERT INTO orders (workspace_id, order_id, profile_id, placed_at, total, \
+             currency, lines, refunded, cancelled) \
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::int8[], \
+             $5::float8[], $6::text[], $7::text[], $8::float8[], $9::bool[]) \
+             ON CONFLICT (workspace_id, order_id) DO UPDATE SET \
+             profile_id = excluded.profile_id, placed_at = excluded.placed_at, \
+             total = excluded.total, currency = excluded.currency, lines = excluded.lines, \
+             refunded = excluded.refunded, cancelled = excluded.cancelled",
+        )
+        .bind(chunk.iter().map(|o| o.workspace_id.0).collect::<Vec<i64>>())
+        .bind(
+            chunk
+                .iter()
+                .map(|o| o.order_id.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|o| o.profile_id.map(|id| id.0))
+                .collect::<Vec<Option<i64>>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|o| o.placed_at.as_millis())
+                .collect::<Vec<i64>>(),
+        )
+        .bind(chunk.iter().map(|o| o.total).collect::<Vec<f64>>())
+        .bind(
+            chunk
+                .iter()
+                .map(|o| o.currency.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|o| json::lines_to_json(&o.lines))
+                .collect::<Vec<String>>(),
+        )
+        .bind(chunk.iter().map(|o| o.refunded).collect::<Vec<f64>>())
+        .bind(chunk.iter().map(|o| o.cancelled).collect::<Vec<bool>>())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// Inserts transitions in the given order (ids follow it), one statement per chunk.
+async fn insert_transitions(
+    tx: &mut Transaction<'_, Postgres>,
+    transitions: &[TransitionRecord],
+) -> StoreResult<()> {
+    for chunk in transitions.chunks(WRITE_CHUNK) {
+        sqlx::query(
+            "INSERT INTO transitions (workspace_id, profile_id, dimension, from_value, \
+             to_value, at, reason) \
+             SELECT x.ws, x.pf, x.dimension, x.from_value, x.to_value, x.at, x.reason \
+             FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+             $6::int8[], $7::text[]) WITH ORDINALITY \
+             AS x (ws, pf, dimension, from_value, to_value, at, reason, n) ORDER BY x.n",
+        )
+        .bind(chunk.iter().map(|t| t.workspace_id.0).collect::<Vec<i64>>())
+        .bind(chunk.iter().map(|t| t.profile_id.0).collect::<Vec<i64>>())
+        .bind(
+            chunk
+                .iter()
+                .map(|t| t.dimension.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|t| t.from.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+        )
+        .bind(chunk.iter().map(|t| t.to.as_str()).collect::<Vec<&str>>())
+        .bind(chunk.iter().map(|t| t.at.as_millis()).collect::<Vec<i64>>())
+        .bind(
+            chunk
+                .iter()
+                .map(|t| t.reason.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
     }
     Ok(())
 }
@@ -1117,70 +1331,13 @@ async fn write_processing(
     events: EventProfiles,
 ) -> StoreResult<()> {
     move_cursor(tx, batch).await?;
-    for profile in &batch.profiles {
-        upsert_profile(tx, profile).await?;
-    }
-    for link in &batch.identities {
-        let result = sqlx::query(
-            "INSERT INTO identities (workspace_id, kind, value, profile_id) \
-             SELECT workspace_id, $1, $2, id FROM profiles WHERE workspace_id = $3 AND id = $4 \
-             ON CONFLICT (workspace_id, kind, value) DO UPDATE SET profile_id = excluded.profile_id",
-        )
-        .bind(link.kind.as_str())
-        .bind(link.value.as_str())
-        .bind(link.workspace_id.0)
-        .bind(link.profile_id.0)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!(
-                "identity link to profile {}, which workspace {} does not have",
-                link.profile_id, link.workspace_id
-            )));
-        }
-    }
+    upsert_profiles(tx, &batch.profiles).await?;
+    link_identities(tx, &batch.identities).await?;
     if events == EventProfiles::Assign {
         assign_event_profiles(tx, &batch.event_profiles).await?;
     }
-    for order in &batch.orders {
-        sqlx::query(
-            "INSERT INTO orders (workspace_id, order_id, profile_id, placed_at, total, \
-             currency, lines, refunded, cancelled) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
-             ON CONFLICT (workspace_id, order_id) DO UPDATE SET \
-             profile_id = excluded.profile_id, placed_at = excluded.placed_at, \
-             total = excluded.total, currency = excluded.currency, lines = excluded.lines, \
-             refunded = excluded.refunded, cancelled = excluded.cancelled",
-        )
-        .bind(order.workspace_id.0)
-        .bind(order.order_id.as_str())
-        .bind(order.profile_id.map(|id| id.0))
-        .bind(order.placed_at.as_millis())
-        .bind(order.total)
-        .bind(order.currency.as_deref())
-        .bind(json::lines_to_json(&order.lines))
-        .bind(order.refunded)
-        .bind(order.cancelled)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    }
-    for transition in &batch.transitions {
-        sqlx::query(
-            "INSERT INTO transitions (workspace_id, profile_id, dimension, from_value, \
-             to_value, at, reason) VALUES ($1,$2,$3,$4,$5,$6,$7)",
-        )
-        .bind(transition.workspace_id.0)
-        .bind(transition.profile_id.0)
-        .bind(transition.dimension.as_str())
-        .bind(transition.from.as_deref())
-        .bind(transition.to.as_str())
-        .bind(transition.at.as_millis())
-        .bind(transition.reason.as_str())
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    }
+    upsert_orders(tx, &batch.orders).await?;
+    insert_transitions(tx, &batch.transitions).await?;
     for conflict in &batch.conflicts {
         let ids: Vec<i64> = conflict.conflicting.iter().map(|id| id.0).collect();
         sqlx::query(

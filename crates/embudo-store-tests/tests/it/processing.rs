@@ -506,7 +506,9 @@ async fn a_large_batch_commits_every_row_or_none() {
         let backend = test.backend;
         let ws = workspace(store, "shop").await.id;
         let other = workspace(store, "other").await.id;
-        let n: usize = 1_234;
+        // More rows than one multi-row statement takes on either backend (500 on SQLite, 2,000
+        // on PostgreSQL).
+        let n: usize = 2_345;
         let events: Vec<_> = (0..n)
             .map(|i| track(&format!("e{i}"), "Page", Some(&format!("a{i}")), 10))
             .collect();
@@ -541,6 +543,20 @@ async fn a_large_batch_commits_every_row_or_none() {
         // The same identity linked twice in one batch: the later link wins.
         big.identities
             .push(link(ws, IdentityKind::Anonymous, "a0", id(n - 1)));
+        // The same profile written twice in one batch (and one statement): the later row wins.
+        big.profiles.insert(10, profile(ws, id(5), 30));
+
+        // The same profile id for two workspaces in one batch: nothing is written.
+        let mut bad = big.clone();
+        bad.profiles.insert(10, profile(other, id(6), 20));
+        let error = store.commit_processing(&bad).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Conflict(_))
+                && error.to_string().contains(&id(6).to_string()),
+            "{backend}: {error}"
+        );
+        assert_eq!(store.cursor("main").await.unwrap(), 0, "{backend}");
+        assert_eq!(store.profile(ws, id(0)).await.unwrap(), None, "{backend}");
 
         // One profile id of the other workspace, deep in a chunk: nothing is written.
         let foreign = id(n);
@@ -594,6 +610,12 @@ async fn a_large_batch_commits_every_row_or_none() {
             .unwrap()
             .unwrap();
         assert_eq!(found.id, id(n - 2), "{backend}");
+        let twice = store.profile(ws, id(5)).await.unwrap().unwrap();
+        assert_eq!(
+            twice.last_seen,
+            Timestamp::from_secs(30),
+            "{backend}: the later row wins"
+        );
         let log = store.read_log(0, 10_000).await.unwrap();
         assert!(
             log.iter()
