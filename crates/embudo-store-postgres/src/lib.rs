@@ -885,11 +885,15 @@ impl Store for PostgresStore {
             if values.is_empty() {
                 continue;
             }
+            // One primary-key lookup per value, whatever the planner's statistics say: with
+            // `value = ANY($3)` and a table never analyzed (a large first import, autovacuum
+            // off or behind), PostgreSQL scanned every identity of the kind for each batch.
+            // The LIMIT keeps the lateral subquery from being flattened into a join.
             let rows = sqlx::query(
-                "SELECT i.value, p.id, p.user_id FROM identities i \
-                 JOIN profiles p ON p.workspace_id = i.workspace_id AND p.id = i.profile_id \
-                 WHERE i.workspace_id = $1 AND i.kind = $2 \
-                 AND i.value = ANY($3)",
+                "SELECT v.value, p.id, p.user_id FROM (SELECT DISTINCT UNNEST($3::text[]) AS value) AS v \
+                 CROSS JOIN LATERAL (SELECT i.profile_id FROM identities i \
+                 WHERE i.workspace_id = $1 AND i.kind = $2 AND i.value = v.value LIMIT 1) AS i \
+                 JOIN profiles p ON p.workspace_id = $1 AND p.id = i.profile_id",
             )
             .bind(workspace.0)
             .bind(kind.as_str())

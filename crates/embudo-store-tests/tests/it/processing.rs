@@ -112,7 +112,8 @@ async fn batches_store_profiles_and_merges_repoint_everything() {
         assert_eq!(store.cursor("main").await.unwrap(), seqs[2], "{backend}");
         assert_eq!(store.cursor("other").await.unwrap(), 0, "{backend}");
 
-        let anonymous_ids = ["a1".to_owned(), "unknown".to_owned()];
+        // A value given twice matches once.
+        let anonymous_ids = ["a1".to_owned(), "unknown".to_owned(), "a1".to_owned()];
         let user_ids = ["u1".to_owned()];
         let emails = ["ana@example.es".to_owned()];
         let mut found = store
