@@ -355,10 +355,7 @@ async fn upsert_profiles(
             .fetch_optional(&mut **tx)
             .await
             .map_err(map_err)?;
-            return Err(StoreError::Conflict(match foreign {
-                Some(id) => format!("profile {id} belongs to another workspace"),
-                None => "a profile of the batch could not be written".to_owned(),
-            }));
+            return Err(StoreError::foreign_profile(foreign));
         }
     }
     Ok(())
@@ -373,10 +370,7 @@ fn final_profiles(profiles: &[ProfileRecord]) -> StoreResult<Vec<&ProfileRecord>
         if let Some(earlier) = last.insert(profile.id, index)
             && profiles[earlier].workspace_id != profile.workspace_id
         {
-            return Err(StoreError::Conflict(format!(
-                "profile {} belongs to another workspace",
-                profile.id
-            )));
+            return Err(StoreError::foreign_profile(Some(profile.id.0)));
         }
     }
     Ok(profiles
@@ -424,12 +418,7 @@ async fn link_identities(
             .fetch_optional(&mut **tx)
             .await
             .map_err(map_err)?;
-            return Err(StoreError::Invalid(match missing {
-                Some((workspace, profile)) => format!(
-                    "identity link to profile {profile}, which workspace {workspace} does not have"
-                ),
-                None => "an identity of the batch could not be linked".to_owned(),
-            }));
+            return Err(StoreError::unlinked_identity(missing));
         }
     }
     Ok(())

@@ -447,10 +447,7 @@ async fn upsert_profiles(
                 chunk.iter().map(|p| (p.id.0, p.workspace_id.0)).collect(),
             )
             .await?;
-            return Err(StoreError::Conflict(match foreign {
-                Some((id, _)) => format!("profile {id} belongs to another workspace"),
-                None => "a profile of the batch could not be written".to_owned(),
-            }));
+            return Err(StoreError::foreign_profile(foreign.map(|(id, _)| id)));
         }
         next = bound;
     }
@@ -493,12 +490,7 @@ async fn link_identities(
                     .collect(),
             )
             .await?;
-            return Err(StoreError::Invalid(match missing {
-                Some((workspace, profile)) => format!(
-                    "identity link to profile {profile}, which workspace {workspace} does not have"
-                ),
-                None => "an identity of the batch could not be linked".to_owned(),
-            }));
+            return Err(StoreError::unlinked_identity(missing));
         }
     }
     Ok(())

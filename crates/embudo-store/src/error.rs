@@ -31,6 +31,26 @@ impl StoreError {
     pub fn other(error: impl Into<Box<dyn Error + Send + Sync>>) -> StoreError {
         StoreError::Other(error.into())
     }
+
+    /// A processing batch wrote a profile id that another workspace holds (`id`, when the
+    /// adapter found which).
+    pub fn foreign_profile(id: Option<i64>) -> StoreError {
+        StoreError::Conflict(match id {
+            Some(id) => format!("profile {id} belongs to another workspace"),
+            None => "a profile of the batch could not be written".to_owned(),
+        })
+    }
+
+    /// A processing batch linked an identity to a profile its workspace does not have
+    /// (`(workspace, profile)`, when the adapter found which).
+    pub fn unlinked_identity(missing: Option<(i64, i64)>) -> StoreError {
+        StoreError::Invalid(match missing {
+            Some((workspace, profile)) => format!(
+                "identity link to profile {profile}, which workspace {workspace} does not have"
+            ),
+            None => "an identity of the batch could not be linked".to_owned(),
+        })
+    }
 }
 
 /// The result type of every store operation.
