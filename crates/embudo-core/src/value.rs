@@ -13,9 +13,9 @@ pub type Text = compact_str::CompactString;
 ///
 /// Events carry a handful of properties each and millions of them pass through an import: a
 /// `BTreeMap` node holds room for eleven entries (some 600 bytes for five properties), the flat
-/// vector exactly what it holds. Lookups are a binary search; iteration is in key order, as it
-/// was with `BTreeMap`, so stored JSON keeps its key order. Collecting keeps the last value of
-/// a repeated key.
+/// vector exactly what it holds. Lookups are a binary search ([`Value::get`] scans small maps);
+/// iteration is in key order, as it was with `BTreeMap`, so stored JSON keeps its key order.
+/// Collecting keeps the last value of a repeated key.
 pub type Map = litemap::LiteMap<Text, Value>;
 
 /// Up to this many entries, [`Value::get`] scans a map instead of searching it.
