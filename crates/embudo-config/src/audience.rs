@@ -549,7 +549,12 @@ fn to_cel(value: &Value) -> Cel {
 }
 
 fn count(n: u64) -> Cel {
-    Cel::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    Cel::Int(saturated(n))
+}
+
+/// A count as a CEL `int`: saturated, since CEL has no unsigned counts of its own here.
+fn saturated(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// The fields of `aggregates` that `mask` names (bits as in [`AGGREGATE_FIELDS`]).

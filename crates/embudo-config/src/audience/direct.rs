@@ -128,7 +128,7 @@ impl Count {
         })
     }
 
-    /// The count as CEL sees it (an `int`, saturated as [`super::count`] converts it).
+    /// The count as CEL sees it: an `int`, converted as the interpreter's context converts it.
     fn of(self, aggregates: &Aggregates) -> i64 {
         let n = match self {
             Count::Events => aggregates.n_events,
@@ -137,7 +137,7 @@ impl Count {
             Count::Checkouts => aggregates.n_checkouts,
             Count::DistinctProductsViewed => aggregates.n_distinct_products_viewed,
         };
-        i64::try_from(n).unwrap_or(i64::MAX)
+        super::saturated(n)
     }
 }
 
