@@ -1,6 +1,8 @@
 //! The SQLite adapter of the embudo storage port: the embedded default.
 //!
 //! - WAL journal, `synchronous = FULL` by default: an acknowledged write survives power loss.
+//! - 8 KiB pages ([`PAGE_SIZE`]) in a database this adapter creates; one made with another
+//!   size keeps it.
 //! - One writer (a single-connection pool: SQLite has one writer anyway, and taking turns in
 //!   process is cheaper than `SQLITE_BUSY` retries) and a pool of readers.
 //! - Migrations in `migrations/`, embedded with `sqlx::migrate!` and run on connect.
@@ -44,6 +46,13 @@ use crate::rows::{EVENT_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, ORDER_COLUMNS, PROF
 
 /// Event-profile pairs per `UPDATE` statement (one JSON text each).
 const ASSIGN_CHUNK: usize = 10_000;
+
+/// The page size of a database this adapter creates (SQLite's default is 4 KiB). Rows of the
+/// log and of profiles are a few hundred bytes and are written in large batches: with twice
+/// the rows a page, a batch splits half as many B-tree pages and writes fewer, larger WAL
+/// frames (`docs/benchmarks.md`, ninth session). SQLite sets it only on an empty database:
+/// an existing file keeps its own.
+pub const PAGE_SIZE: u32 = 8192;
 
 /// Listings return at most this many items per page.
 const MAX_PAGE: u32 = 1000;
@@ -146,6 +155,7 @@ impl SqliteStore {
         let connect = SqliteConnectOptions::from_str(url)
             .map_err(|error| StoreError::Invalid(format!("not a SQLite URL {url:?}: {error}")))?
             .create_if_missing(true)
+            .page_size(PAGE_SIZE)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match options.synchronous {
                 Synchronous::Full => SqliteSynchronous::Full,

@@ -1,6 +1,67 @@
 use std::collections::BTreeSet;
+use std::path::Path;
 
-use super::{chunk_sizes, chunks};
+use embudo_core::Timestamp;
+use embudo_store::Store;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{ConnectOptions, Connection};
+
+use super::{PAGE_SIZE, SqliteStore, chunk_sizes, chunks};
+
+/// The page size a SQLite file's header records (bytes 16 and 17, big-endian; 1 means 65536).
+fn header_page_size(path: &Path) -> u32 {
+    let header = std::fs::read(path).expect("the database file");
+    match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        size => u32::from(size),
+    }
+}
+
+#[tokio::test]
+async fn a_new_database_gets_the_adapters_page_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    store
+        .create_workspace("tienda", &[], Timestamp::from_millis(1))
+        .await
+        .unwrap();
+    store.close().await;
+    assert_eq!(header_page_size(&path), PAGE_SIZE);
+}
+
+#[tokio::test]
+async fn a_database_made_with_other_pages_keeps_them_and_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let mut connection = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .page_size(4096)
+        .journal_mode(SqliteJournalMode::Wal)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE earlier (x INTEGER)")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+    assert_eq!(header_page_size(&path), 4096);
+
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let workspace = store
+        .create_workspace("tienda", &[], Timestamp::from_millis(1))
+        .await
+        .unwrap();
+    assert_eq!(store.workspaces().await.unwrap(), [workspace]);
+    store.close().await;
+    assert_eq!(header_page_size(&path), 4096);
+}
 
 #[test]
 fn chunk_sizes_cover_the_rows_with_few_distinct_sizes() {
