@@ -288,6 +288,21 @@ pub fn batch_writes_profiles(
     profiles.iter().all(|id| written.contains(id))
 }
 
+/// Whether the batch itself writes the profile of each of its identity links, in the link's
+/// workspace: then, as with [`batch_writes_profiles`], an adapter need not look the profiles up
+/// to link to them.
+pub fn batch_writes_linked_profiles(batch: &ProcessingBatch) -> bool {
+    let written: std::collections::HashSet<(WorkspaceId, ProfileId)> = batch
+        .profiles
+        .iter()
+        .map(|profile| (profile.workspace_id, profile.id))
+        .collect();
+    batch
+        .identities
+        .iter()
+        .all(|link| written.contains(&(link.workspace_id, link.profile_id)))
+}
+
 /// A batch's identity links with one per identity, the last one given winning (as if they were
 /// applied in order), in first-seen order: what adapters write in multi-row statements, whose
 /// rows they may apply in any order.
