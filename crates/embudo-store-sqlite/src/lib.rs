@@ -36,10 +36,10 @@ use embudo_store::{
     validate_event,
 };
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Arguments, Row, Sqlite, Transaction};
 
 use crate::checkpoint::Checkpointer;
 use crate::rows::{EVENT_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, ORDER_COLUMNS, PROFILE_COLUMNS};
@@ -359,9 +359,10 @@ pub(crate) fn chunks<T>(items: &[T], chunk: usize) -> impl Iterator<Item = &[T]>
     })
 }
 
-/// The texts of a multi-row statement for each chunk size of [`chunk_sizes`].
+/// The texts of a multi-row statement for each chunk size of [`chunk_sizes`], with their
+/// numbers of bound values.
 pub(crate) struct Statements {
-    texts: Vec<(usize, String)>,
+    texts: Vec<(usize, String, usize)>,
 }
 
 impl Statements {
@@ -369,18 +370,29 @@ impl Statements {
         let mut sizes: Vec<usize> = chunk_sizes(n_rows, chunk).collect();
         sizes.dedup();
         Statements {
-            texts: sizes.into_iter().map(|n| (n, sql(n))).collect(),
+            texts: sizes
+                .into_iter()
+                .map(|n| {
+                    let text = sql(n);
+                    let n_values = text.matches('?').count();
+                    (n, text, n_values)
+                })
+                .collect(),
         }
     }
 
-    /// The statement for a chunk of `n_rows` rows, one of the sizes [`chunk_sizes`] gave.
+    /// The statement for a chunk of `n_rows` rows, one of the sizes [`chunk_sizes`] gave. Its
+    /// arguments have room for every value: grown one bind at a time, a chunk's thousands of
+    /// values were copied over and over into fresh memory.
     pub(crate) fn query(&self, n_rows: usize) -> Query<'_> {
-        let (_, text) = self
+        let (_, text, n_values) = self
             .texts
             .iter()
-            .find(|(size, _)| *size == n_rows)
+            .find(|(size, _, _)| *size == n_rows)
             .expect("a chunk size of the same write");
-        sqlx::query(text)
+        let mut arguments = SqliteArguments::default();
+        arguments.reserve(*n_values, 0);
+        sqlx::query_with(text, arguments)
     }
 }
 
@@ -466,21 +478,36 @@ async fn upsert_profiles(
 
 /// Links identities to profiles, one statement per chunk; the last link of an identity wins. A
 /// link to a profile its workspace does not have fails the batch with an error naming it.
+/// When the batch wrote every linked profile itself (`profiles_written`: its upserts checked
+/// their workspaces), the links are inserted without looking the profiles up.
 async fn link_identities(
     tx: &mut Transaction<'_, Sqlite>,
     links: &[IdentityLink],
+    profiles_written: bool,
 ) -> StoreResult<()> {
     let links = embudo_store::final_identity_links(links);
+    let conflict =
+        "ON CONFLICT (workspace_id, kind, value) DO UPDATE SET profile_id = excluded.profile_id";
+    let statements = Statements::new(links.len(), WRITE_CHUNK, |n_rows| {
+        if profiles_written {
+            format!(
+                "INSERT OR FAIL INTO identities (kind, value, workspace_id, profile_id) \
+                 VALUES {} {conflict}",
+                placeholders(n_rows, 4)
+            )
+        } else {
+            // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+            format!(
+                "INSERT OR FAIL INTO identities (workspace_id, kind, value, profile_id) \
+                 SELECT p.workspace_id, v.column1, v.column2, p.id FROM (VALUES {}) AS v \
+                 JOIN profiles p ON p.workspace_id = v.column3 AND p.id = v.column4 \
+                 WHERE true {conflict}",
+                placeholders(n_rows, 4)
+            )
+        }
+    });
     for chunk in chunks(&links, WRITE_CHUNK) {
-        // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
-        let sql = format!(
-            "INSERT OR FAIL INTO identities (workspace_id, kind, value, profile_id) \
-             SELECT p.workspace_id, v.column1, v.column2, p.id FROM (VALUES {}) AS v \
-             JOIN profiles p ON p.workspace_id = v.column3 AND p.id = v.column4 WHERE true \
-             ON CONFLICT (workspace_id, kind, value) DO UPDATE SET profile_id = excluded.profile_id",
-            placeholders(chunk.len(), 4)
-        );
-        let mut query = sqlx::query(&sql);
+        let mut query = statements.query(chunk.len());
         for link in chunk {
             query = query
                 .bind(link.kind.as_str())
@@ -512,17 +539,19 @@ async fn upsert_orders(
     orders: &[OrderRecord],
 ) -> StoreResult<()> {
     let orders = embudo_store::final_orders(orders);
-    for chunk in chunks(&orders, WRITE_CHUNK) {
-        let sql = format!(
+    let statements = Statements::new(orders.len(), WRITE_CHUNK, |n_rows| {
+        format!(
             "INSERT OR FAIL INTO orders (workspace_id, order_id, profile_id, placed_at, \
              total, currency, lines, refunded, cancelled) VALUES {} \
              ON CONFLICT (workspace_id, order_id) DO UPDATE SET \
              profile_id = excluded.profile_id, placed_at = excluded.placed_at, \
              total = excluded.total, currency = excluded.currency, lines = excluded.lines, \
              refunded = excluded.refunded, cancelled = excluded.cancelled",
-            placeholders(chunk.len(), 9)
-        );
-        let mut query = sqlx::query(&sql);
+            placeholders(n_rows, 9)
+        )
+    });
+    for chunk in chunks(&orders, WRITE_CHUNK) {
+        let mut query = statements.query(chunk.len());
         for order in chunk {
             query = query
                 .bind(order.workspace_id.0)
@@ -545,13 +574,15 @@ async fn insert_transitions(
     tx: &mut Transaction<'_, Sqlite>,
     transitions: &[TransitionRecord],
 ) -> StoreResult<()> {
-    for chunk in chunks(transitions, WRITE_CHUNK) {
-        let sql = format!(
+    let statements = Statements::new(transitions.len(), WRITE_CHUNK, |n_rows| {
+        format!(
             "INSERT OR FAIL INTO transitions (workspace_id, profile_id, dimension, from_value, \
              to_value, at, reason) VALUES {}",
-            placeholders(chunk.len(), 7)
-        );
-        let mut query = sqlx::query(&sql);
+            placeholders(n_rows, 7)
+        )
+    });
+    for chunk in chunks(transitions, WRITE_CHUNK) {
+        let mut query = statements.query(chunk.len());
         for transition in chunk {
             query = query
                 .bind(transition.workspace_id.0)
@@ -645,7 +676,8 @@ async fn write_processing(
         )));
     }
     upsert_profiles(tx, &batch.profiles).await?;
-    link_identities(tx, &batch.identities).await?;
+    let profiles_written = embudo_store::batch_writes_linked_profiles(batch);
+    link_identities(tx, &batch.identities, profiles_written).await?;
     if events == EventProfiles::Assign {
         assign_event_profiles(tx, &batch.event_profiles).await?;
     }
