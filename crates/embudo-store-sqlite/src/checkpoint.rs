@@ -15,8 +15,8 @@ use std::time::Duration;
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::mpsc;
 
-/// The writer's own checkpoint mark, in pages (SQLite's default is 1000): 128 MiB of WAL with
-/// the adapter's 8 KiB pages.
+/// The writer's own checkpoint mark, in pages (SQLite's default is 1000): 256 MiB of WAL with
+/// the adapter's 16 KiB pages (64 MiB in a file made with 4 KiB pages).
 pub(crate) const WRITER_AUTOCHECKPOINT: u32 = 16_384;
 
 /// The longest a committed page waits for the task when no write path nudges it.
