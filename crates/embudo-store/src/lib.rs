@@ -279,28 +279,32 @@ pub fn batch_writes_profiles(
     workspace: WorkspaceId,
     profiles: &[ProfileId],
 ) -> bool {
-    let written: std::collections::HashSet<ProfileId> = batch
-        .profiles
+    let written = written_profiles(batch);
+    profiles
         .iter()
-        .filter(|profile| profile.workspace_id == workspace)
-        .map(|profile| profile.id)
-        .collect();
-    profiles.iter().all(|id| written.contains(id))
+        .all(|&id| written.contains(&(workspace, id)))
 }
 
 /// Whether the batch itself writes the profile of each of its identity links, in the link's
 /// workspace: then, as with [`batch_writes_profiles`], an adapter need not look the profiles up
 /// to link to them.
 pub fn batch_writes_linked_profiles(batch: &ProcessingBatch) -> bool {
-    let written: std::collections::HashSet<(WorkspaceId, ProfileId)> = batch
-        .profiles
-        .iter()
-        .map(|profile| (profile.workspace_id, profile.id))
-        .collect();
+    let written = written_profiles(batch);
     batch
         .identities
         .iter()
         .all(|link| written.contains(&(link.workspace_id, link.profile_id)))
+}
+
+/// The profiles a batch writes, each with its workspace.
+fn written_profiles(
+    batch: &ProcessingBatch,
+) -> std::collections::HashSet<(WorkspaceId, ProfileId)> {
+    batch
+        .profiles
+        .iter()
+        .map(|profile| (profile.workspace_id, profile.id))
+        .collect()
 }
 
 /// A batch's identity links with one per identity, the last one given winning (as if they were
