@@ -1,6 +1,6 @@
 //! Helpers shared by the formats: dates, numbers, values, row hashes and raw rows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -145,9 +145,15 @@ pub(crate) fn record_hash(record: &ByteRecord) -> u128 {
 
 /// Counts how often each row hash was seen, so that a row repeated in a file gets its own
 /// message id (`…:2`, `…:3`) while a re-run of the file gets the same ids again.
+///
+/// Nearly every row comes once: the set of hashes seen holds 16 bytes a row (a map to counts
+/// would hold 32, the count padded to the hash's alignment), and only the rows that came again
+/// have a count.
 #[derive(Default)]
 pub(crate) struct Occurrences {
-    seen: HashMap<u128, u32, BuildHasherDefault<PassThrough>>,
+    seen: HashSet<u128, BuildHasherDefault<PassThrough>>,
+    /// Rows seen more than once: how often.
+    repeated: HashMap<u128, u32, BuildHasherDefault<PassThrough>>,
 }
 
 impl Occurrences {
@@ -161,17 +167,22 @@ impl Occurrences {
     /// Written by hand, not with `format!`: the formatting machinery (padding, hex digits one
     /// `write_str` at a time) was a sixth of the reading thread's instructions.
     pub(crate) fn message_id(&mut self, prefix: &str, time: Timestamp, hash: u128) -> String {
-        let count = self.seen.entry(hash).or_insert(0);
-        *count += 1;
+        let count = if self.seen.insert(hash) {
+            1
+        } else {
+            let count = self.repeated.entry(hash).or_insert(1);
+            *count += 1;
+            *count
+        };
         let mut id = String::with_capacity(prefix.len() + 60);
         id.push_str(prefix);
         id.push(':');
         push_zero_padded(&mut id, time.as_millis(), 13);
         id.push(':');
         push_hex_128(&mut id, hash);
-        if *count > 1 {
+        if count > 1 {
             id.push(':');
-            id.push_str(itoa::Buffer::new().format(*count));
+            id.push_str(itoa::Buffer::new().format(count));
         }
         id
     }
