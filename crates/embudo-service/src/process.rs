@@ -829,6 +829,10 @@ impl WorkspaceWork {
     ) -> IdBlock {
         outcome.profiles_touched += self.touched.len();
         outcome.profiles_created += self.created;
+        // Sized once: a step's records are large, and growing by doubling copied them (and
+        // faulted in fresh pages) several times over.
+        batch.profiles.reserve(self.touched.len());
+        batch.transitions.reserve(self.touched.len());
         for id in std::mem::take(&mut self.touched) {
             let Some(mut record) = self.profiles.remove(&id) else {
                 continue;
