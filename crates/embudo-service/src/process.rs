@@ -479,10 +479,14 @@ impl WorkspaceWork {
             emails: &emails,
         };
         let matches = store.candidates(workspace, query).await?;
-        // The maps are sized so that they do not grow step by step: what is loaded, and new
-        // people for a quarter of the events (REES46: 26 %).
-        let new_people = events.len() / 4;
-        let mut identities = HashMap::with_capacity(matches.len() + new_people);
+        // The maps are sized so that they never grow (a rehash moves every engine): a new
+        // person has at least one identity that matched nothing, so there are at most as many
+        // new people as unmatched identities.
+        let n_identities = anonymous_ids.len() + user_ids.len() + emails.len();
+        let new_people = n_identities
+            .saturating_sub(matches.len())
+            .min(events.len());
+        let mut identities = HashMap::with_capacity(n_identities);
         let mut ids: Vec<ProfileId> = Vec::with_capacity(matches.len());
         let block = std::mem::take(reserved);
         for found in matches {
