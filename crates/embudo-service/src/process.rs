@@ -483,9 +483,7 @@ impl WorkspaceWork {
         // person has at least one identity that matched nothing, so there are at most as many
         // new people as unmatched identities.
         let n_identities = anonymous_ids.len() + user_ids.len() + emails.len();
-        let new_people = n_identities
-            .saturating_sub(matches.len())
-            .min(events.len());
+        let new_people = n_identities.saturating_sub(matches.len()).min(events.len());
         let mut identities = HashMap::with_capacity(n_identities);
         let mut ids: Vec<ProfileId> = Vec::with_capacity(matches.len());
         let block = std::mem::take(reserved);

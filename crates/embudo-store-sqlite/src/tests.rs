@@ -1,8 +1,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use embudo_core::Timestamp;
-use embudo_store::Store;
+use embudo_core::{Event, EventKind, Map, Timestamp, Value};
+use embudo_store::{AppendStatus, IdentityQuery, ProfileId, Store, WorkspaceId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, Connection};
 
@@ -99,4 +99,110 @@ fn chunks_keep_every_item_once_in_order() {
     );
     assert_eq!(cut.concat(), items);
     assert_eq!(chunks(&[] as &[u32], 500).count(), 0);
+}
+
+/// A database at the schema before `0004_profile_keyed_indexes` (the migration files up to
+/// `last_version`, applied from a copy of them), with one workspace, one profile, its user
+/// identity and one of its events.
+async fn database_before(path: &Path, last_version: i64) {
+    let sources = tempfile::tempdir().unwrap();
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for entry in std::fs::read_dir(&migrations).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        let version: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if version <= last_version {
+            std::fs::copy(entry.path(), sources.path().join(&name)).unwrap();
+        }
+    }
+    let mut connection = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(sources.path())
+        .await
+        .unwrap()
+        .run_direct(&mut connection)
+        .await
+        .unwrap();
+    for statement in [
+        "INSERT INTO workspaces (id, name, created_at) VALUES (1, 'tienda', 1)",
+        "INSERT INTO profiles (id, workspace_id, user_id, anonymous_ids, traits, aggregates, \
+         state, audiences, first_seen, last_seen, created_at, updated_at) \
+         VALUES (7, 1, 'u-1', '[]', '{}', '{}', '{}', '[]', 1000, 1000, 1000, 1000)",
+        "INSERT INTO identities (workspace_id, kind, value, profile_id) \
+         VALUES (1, 'user', 'u-1', 7)",
+        "INSERT INTO events (seq, workspace_id, message_id, kind, name, user_id, timestamp, \
+         received_at, properties, traits, context, profile_id) \
+         VALUES (1, 1, 'm-1', 'track', 'Product Viewed', 'u-1', 1000, 1000, '{}', '{}', '{}', 7)",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    connection.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn rekeying_the_indexes_keeps_identities_events_and_message_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("before.db");
+    database_before(&path, 3).await;
+
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let workspace = WorkspaceId(1);
+    let user_ids = ["u-1".to_owned()];
+    let found = store
+        .candidates(
+            workspace,
+            IdentityQuery {
+                anonymous_ids: &[],
+                user_ids: &user_ids,
+                emails: &[],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].candidate.profile_id, 7);
+    let events = store
+        .profile_events(workspace, ProfileId(7), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+    // The message id is still taken: a repeat is a duplicate (its seq stays a gap), a new id
+    // is stored.
+    let repeat = Event {
+        message_id: "m-1".to_owned(),
+        kind: EventKind::Track,
+        name: Some("Product Viewed".to_owned()),
+        anonymous_id: Some("a-1".to_owned()),
+        user_id: None,
+        previous_id: None,
+        group_id: None,
+        timestamp: Timestamp::from_millis(2000),
+        received_at: Timestamp::from_millis(2000),
+        properties: Value::Map(Map::default()),
+        traits: Value::Map(Map::default()),
+        context: Value::Map(Map::default()),
+    };
+    let new = Event {
+        message_id: "m-2".to_owned(),
+        ..repeat.clone()
+    };
+    let statuses = store
+        .append_events(workspace, &[repeat, new])
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses,
+        [AppendStatus::Duplicate, AppendStatus::Inserted { seq: 3 }]
+    );
+    store.close().await;
 }
