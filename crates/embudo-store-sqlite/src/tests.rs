@@ -101,9 +101,8 @@ fn chunks_keep_every_item_once_in_order() {
     assert_eq!(chunks(&[] as &[u32], 500).count(), 0);
 }
 
-/// A database at the schema before `0004_profile_keyed_indexes` (the migration files up to
-/// `last_version`, applied from a copy of them), with one workspace, one profile, its user
-/// identity and one of its events.
+/// A database made by the migration files up to `last_version` (applied from a copy of them),
+/// with one workspace, one profile, its user identity and one of its events.
 async fn database_before(path: &Path, last_version: i64) {
     let sources = tempfile::tempdir().unwrap();
     let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
