@@ -333,7 +333,7 @@ struct WorkspaceWork {
     workspace: WorkspaceId,
     profiles: HashMap<ProfileId, ProfileRecord>,
     engines: HashMap<ProfileId, Engine>,
-    identities: HashMap<(IdentityKind, String), ProfileId>,
+    identities: IdentityMap,
     /// The question bank answers are read with (the newest learned one, when this step has
     /// question events).
     bank: std::sync::Arc<embudo_ask::QuestionBank>,
@@ -346,6 +346,51 @@ struct WorkspaceWork {
     remaining: usize,
     /// Where this share's orders are in the batch's order records.
     orders: HashMap<String, usize>,
+}
+
+/// Where each identity points: one map per kind, so that a lookup borrows the value it looks
+/// for (a key of kind and owned text made every event's lookups allocate).
+#[derive(Default)]
+struct IdentityMap {
+    /// Anonymous ids, user ids, e-mail addresses ([`IdentityMap::slot`]).
+    by_kind: [HashMap<String, ProfileId>; 3],
+}
+
+impl IdentityMap {
+    /// Room for this many identities of each kind (anonymous, user, e-mail).
+    fn with_capacities(capacities: [usize; 3]) -> IdentityMap {
+        IdentityMap {
+            by_kind: capacities.map(HashMap::with_capacity),
+        }
+    }
+
+    fn slot(kind: IdentityKind) -> usize {
+        match kind {
+            IdentityKind::Anonymous => 0,
+            IdentityKind::User => 1,
+            IdentityKind::Email => 2,
+        }
+    }
+
+    fn get(&self, kind: IdentityKind, value: &str) -> Option<ProfileId> {
+        self.by_kind[Self::slot(kind)].get(value).copied()
+    }
+
+    fn contains(&self, kind: IdentityKind, value: &str) -> bool {
+        self.by_kind[Self::slot(kind)].contains_key(value)
+    }
+
+    fn insert(&mut self, kind: IdentityKind, value: String, profile: ProfileId) {
+        self.by_kind[Self::slot(kind)].insert(value, profile);
+    }
+
+    fn profiles(&self) -> impl Iterator<Item = ProfileId> + '_ {
+        self.by_kind.iter().flat_map(|map| map.values().copied())
+    }
+
+    fn profiles_mut(&mut self) -> impl Iterator<Item = &mut ProfileId> {
+        self.by_kind.iter_mut().flat_map(|map| map.values_mut())
+    }
 }
 
 /// Distinct texts, in the order first seen.
@@ -411,7 +456,7 @@ impl IdBlock {
 pub(crate) struct Overlay {
     pub(crate) workspace: WorkspaceId,
     pub(crate) batch: std::sync::Arc<ProcessingBatch>,
-    identities: HashMap<(IdentityKind, String), ProfileId>,
+    identities: IdentityMap,
     /// Index in `batch.profiles`.
     profiles: HashMap<ProfileId, usize>,
 }
@@ -424,12 +469,12 @@ impl Overlay {
         if !batch.merges.is_empty() {
             return None;
         }
-        let identities = batch
-            .identities
-            .iter()
-            .filter(|link| link.workspace_id == workspace)
-            .map(|link| ((link.kind, link.value.clone()), link.profile_id))
-            .collect();
+        let mut identities = IdentityMap::default();
+        for link in &batch.identities {
+            if link.workspace_id == workspace {
+                identities.insert(link.kind, link.value.clone(), link.profile_id);
+            }
+        }
         let profiles = batch
             .profiles
             .iter()
@@ -482,14 +527,15 @@ impl WorkspaceWork {
         // The maps are sized so that they never grow (a rehash moves every engine): a new
         // person has at least one identity that matched nothing, so there are at most as many
         // new people as unmatched identities.
-        let n_identities = anonymous_ids.len() + user_ids.len() + emails.len();
+        let capacities = [anonymous_ids.len(), user_ids.len(), emails.len()];
+        let n_identities: usize = capacities.iter().sum();
         let new_people = n_identities.saturating_sub(matches.len()).min(events.len());
-        let mut identities = HashMap::with_capacity(n_identities);
+        let mut identities = IdentityMap::with_capacities(capacities);
         let mut ids: Vec<ProfileId> = Vec::with_capacity(matches.len());
         let block = std::mem::take(reserved);
         for found in matches {
             let id = ProfileId(found.candidate.profile_id);
-            identities.insert((found.kind, found.value), id);
+            identities.insert(found.kind, found.value, id);
         }
         if let Some(overlay) = overlay {
             let kinds = [
@@ -499,15 +545,14 @@ impl WorkspaceWork {
             ];
             for (kind, values) in kinds {
                 for value in values {
-                    let key = (kind, value.clone());
-                    if let Some(&id) = overlay.identities.get(&key) {
-                        identities.insert(key, id);
+                    if let Some(id) = overlay.identities.get(kind, value) {
+                        identities.insert(kind, value.clone(), id);
                     }
                 }
             }
         }
         let mut pending = Vec::new();
-        for &id in identities.values() {
+        for id in identities.profiles() {
             match overlay.and_then(|overlay| overlay.profiles.get(&id)) {
                 Some(&index) => pending.push(index),
                 None => ids.push(id),
@@ -559,10 +604,10 @@ impl WorkspaceWork {
     fn candidates(&self, event: &Event, email: Option<&str>) -> Vec<Candidate> {
         let mut candidates = Vec::new();
         let mut add = |kind: IdentityKind, value: &str, matched_by: MatchedBy| {
-            if let Some(id) = self.identities.get(&(kind, value.to_owned())) {
+            if let Some(id) = self.identities.get(kind, value) {
                 let user_id = self
                     .profiles
-                    .get(id)
+                    .get(&id)
                     .and_then(|profile| profile.user_id.clone());
                 candidates.push(Candidate {
                     profile_id: id.0,
@@ -737,7 +782,7 @@ impl WorkspaceWork {
         let Some(mut gone) = self.profiles.remove(&absorbed) else {
             return;
         };
-        for target in self.identities.values_mut() {
+        for target in self.identities.profiles_mut() {
             if *target == absorbed {
                 *target = survivor;
             }
@@ -783,23 +828,19 @@ impl WorkspaceWork {
         let Some(profile) = self.profiles.get_mut(&target) else {
             return;
         };
-        let mut link =
-            |kind: IdentityKind,
-             value: &str,
-             identities: &mut HashMap<(IdentityKind, String), ProfileId>| {
-                let key = (kind, value.to_owned());
-                if identities.contains_key(&key) {
-                    return false;
-                }
-                identities.insert(key, target);
-                batch.identities.push(IdentityLink {
-                    workspace_id: workspace,
-                    kind,
-                    value: value.to_owned(),
-                    profile_id: target,
-                });
-                true
-            };
+        let mut link = |kind: IdentityKind, value: &str, identities: &mut IdentityMap| {
+            if identities.contains(kind, value) {
+                return false;
+            }
+            identities.insert(kind, value.to_owned(), target);
+            batch.identities.push(IdentityLink {
+                workspace_id: workspace,
+                kind,
+                value: value.to_owned(),
+                profile_id: target,
+            });
+            true
+        };
         if let Some(anonymous) = &event.anonymous_id
             && link(IdentityKind::Anonymous, anonymous, &mut self.identities)
         {
