@@ -6,57 +6,43 @@
 //! requests share it. The writer hands out seqs itself (it is alone), so that an insert's
 //! count of changes tells whether all its rows were new.
 
-use std::borrow::Cow;
-
 use async_trait::async_trait;
 use embudo_core::Event;
 use embudo_store::group::{AppendJob, GroupWriter, fail_all, fail_successes};
-use embudo_store::{AppendStatus, ProfileId, StoreError, StoreResult, WorkspaceId, json};
+use embudo_store::{AppendStatus, ProfileId, StoreError, StoreResult, WorkspaceId};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, Transaction};
 
+use crate::blocks::{self, BLOCK_EVENTS};
 use crate::checkpoint::Checkpointer;
-use crate::{Query, Statements, map_err};
+use crate::{Statements, map_err};
 
-/// Events per `INSERT` statement (14 or 15 bound values each; SQLite allows 32766).
-const APPEND_CHUNK: usize = 500;
+/// Events per `INSERT` statement of their rows (three or four bound values each; SQLite
+/// allows 32766).
+const APPEND_CHUNK: usize = BLOCK_EVENTS;
 
-/// One event, encoded for its row.
+/// Blocks per `INSERT` statement.
+const BLOCK_CHUNK: usize = 32;
+
+/// One event, encoded for its row: the first event of each run of [`BLOCK_EVENTS`] carries
+/// the block of the run's bodies.
 pub(crate) struct EventRow {
     message_id: String,
-    kind: &'static str,
-    name: Option<String>,
-    anonymous_id: Option<String>,
-    user_id: Option<String>,
-    previous_id: Option<String>,
-    group_id: Option<String>,
-    timestamp: i64,
-    received_at: i64,
-    properties: Cow<'static, str>,
-    traits: Cow<'static, str>,
-    context: Cow<'static, str>,
+    block: Option<Vec<u8>>,
 }
 
 impl EventRow {
-    /// Encodes events for their rows (the JSON text of their structured fields).
+    /// Encodes events for their rows, and their bodies into blocks.
     pub(crate) fn encode_all(events: &[Event]) -> Vec<EventRow> {
-        events
-            .iter()
-            .map(|event| EventRow {
+        let mut rows = Vec::with_capacity(events.len());
+        for run in events.chunks(BLOCK_EVENTS) {
+            let mut block = Some(blocks::encode(run));
+            rows.extend(run.iter().map(|event| EventRow {
                 message_id: event.message_id.clone(),
-                kind: event.kind.as_str(),
-                name: event.name.clone(),
-                anonymous_id: event.anonymous_id.clone(),
-                user_id: event.user_id.clone(),
-                previous_id: event.previous_id.clone(),
-                group_id: event.group_id.clone(),
-                timestamp: event.timestamp.as_millis(),
-                received_at: event.received_at.as_millis(),
-                properties: json::event_column(&event.properties),
-                traits: json::event_column(&event.traits),
-                context: json::event_column(&event.context),
-            })
-            .collect()
+                block: block.take(),
+            }));
+        }
+        rows
     }
 }
 
@@ -181,12 +167,17 @@ async fn insert_rows(
     let mut sizes = crate::chunk_sizes(rows.len(), APPEND_CHUNK);
     let mut rows = rows.into_iter();
     let mut seq = head + 1;
-    let mut queries = std::iter::from_fn(move || {
+    // Each block with the seq of its first event.
+    let mut blocks = Vec::new();
+    let mut queries = std::iter::from_fn(|| {
         let n_rows = sizes.next()?;
         let first = seq;
         let mut query = statements.query(n_rows);
         for row in rows.by_ref().take(n_rows) {
-            query = bind_row(query, seq, workspace, row);
+            if let Some(block) = row.block {
+                blocks.push((seq, block));
+            }
+            query = query.bind(seq).bind(workspace.0).bind(row.message_id);
             seq += 1;
         }
         Some((first, n_rows, query))
@@ -219,13 +210,21 @@ async fn insert_rows(
         }
         next = bound;
     }
+    // A block none of whose events was stored is not: a later append may start at its seq.
+    blocks.retain(|(first, _)| {
+        let from = (first - head - 1) as usize;
+        statuses[from..statuses.len().min(from + BLOCK_EVENTS)]
+            .iter()
+            .any(|status| matches!(status, AppendStatus::Inserted { .. }))
+    });
+    insert_blocks(tx, blocks).await?;
     Ok(statuses)
 }
 
 /// Inserts events as the seqs `first_seq ..`, each with its profile (for
 /// `append_processed`, which checked that the log ends before `first_seq`). A message id
-/// already stored fails the insert with [`StoreError::Conflict`]. Each chunk is encoded and
-/// bound while the connection's thread inserts the chunk before it.
+/// already stored fails the insert with [`StoreError::Conflict`]. Each chunk's rows are bound
+/// and its block encoded while the connection's thread inserts the chunk before it.
 pub(crate) async fn insert_processed(
     tx: &mut Transaction<'_, Sqlite>,
     workspace: WorkspaceId,
@@ -237,20 +236,24 @@ pub(crate) async fn insert_processed(
         insert_sql(n_rows, true)
     });
     let mut next_seq = first_seq;
+    let mut blocks = Vec::with_capacity(events.len().div_ceil(APPEND_CHUNK));
     let mut queries = crate::chunks(events, APPEND_CHUNK)
         .zip(crate::chunks(profiles, APPEND_CHUNK))
         .map(|(events, profiles)| {
             let first_seq = next_seq;
             next_seq += events.len() as i64;
             let mut query = statements.query(events.len());
-            let rows = EventRow::encode_all(events);
-            for ((seq, row), profile) in (first_seq..).zip(rows).zip(profiles) {
-                query = bind_row(query, seq, workspace, row).bind(profile.0);
+            for ((seq, event), profile) in (first_seq..).zip(events).zip(profiles) {
+                query = query
+                    .bind(seq)
+                    .bind(workspace.0)
+                    .bind(event.message_id.clone())
+                    .bind(profile.0);
             }
-            query
+            (query, (first_seq, blocks::encode(events)))
         });
     let mut next = queries.next();
-    while let Some(query) = next.take() {
+    while let Some((query, block)) = next.take() {
         // As in `insert_rows`.
         let (inserted, bound) = tokio::join!(query.execute(&mut **tx), async { queries.next() });
         inserted.map_err(|error| {
@@ -258,46 +261,46 @@ pub(crate) async fn insert_processed(
                 "an event of the batch is already in the log (its message id is taken)".to_owned()
             })
         })?;
+        blocks.push(block);
         next = bound;
+    }
+    insert_blocks(tx, blocks).await
+}
+
+/// Inserts blocks of event bodies, each at the seq of its first event.
+async fn insert_blocks(
+    tx: &mut Transaction<'_, Sqlite>,
+    blocks: Vec<(i64, Vec<u8>)>,
+) -> StoreResult<()> {
+    let statements = Statements::new(blocks.len(), BLOCK_CHUNK, |n_rows| {
+        format!(
+            "INSERT OR FAIL INTO event_blocks (first_seq, body) VALUES {}",
+            crate::placeholders(n_rows, 2)
+        )
+    });
+    let mut blocks = blocks.into_iter();
+    for n_rows in crate::chunk_sizes(blocks.len(), BLOCK_CHUNK) {
+        let mut query = statements.query(n_rows);
+        for (first_seq, body) in blocks.by_ref().take(n_rows) {
+            query = query.bind(first_seq).bind(body);
+        }
+        query.execute(&mut **tx).await.map_err(map_err)?;
     }
     Ok(())
 }
 
-/// Binds one row's values, in the column order of [`insert_sql`]. The texts move into the
-/// statement's arguments (borrowed ones would be copied on their way to the connection).
-fn bind_row(query: Query<'_>, seq: i64, workspace: WorkspaceId, row: EventRow) -> Query<'_> {
-    query
-        .bind(seq)
-        .bind(workspace.0)
-        .bind(row.message_id)
-        .bind(row.kind)
-        .bind(row.name)
-        .bind(row.anonymous_id)
-        .bind(row.user_id)
-        .bind(row.previous_id)
-        .bind(row.group_id)
-        .bind(row.timestamp)
-        .bind(row.received_at)
-        .bind(row.properties)
-        .bind(row.traits)
-        .bind(row.context)
-}
-
-/// An insert of `n_rows` events: appends skip a taken message id; with their profiles, every
-/// row must be new.
+/// An insert of `n_rows` events' rows: appends skip a taken message id; with their profiles,
+/// every row must be new.
 fn insert_sql(n_rows: usize, with_profile: bool) -> String {
-    let mut sql = String::with_capacity(200 + n_rows * 34);
-    sql.push_str(
-        "INSERT OR FAIL INTO events (seq, workspace_id, message_id, kind, name, anonymous_id, \
-         user_id, previous_id, group_id, timestamp, received_at, properties, traits, context",
-    );
+    let mut sql = String::with_capacity(100 + n_rows * 12);
+    sql.push_str("INSERT OR FAIL INTO events (seq, workspace_id, message_id");
     if with_profile {
         sql.push_str(", profile_id) VALUES ");
-        sql.push_str(&crate::placeholders(n_rows, 15));
+        sql.push_str(&crate::placeholders(n_rows, 4));
     } else {
         sql.push_str(") VALUES ");
-        sql.push_str(&crate::placeholders(n_rows, 14));
-        sql.push_str(" ON CONFLICT (workspace_id, message_id) DO NOTHING");
+        sql.push_str(&crate::placeholders(n_rows, 3));
+        sql.push_str(" ON CONFLICT (message_id, workspace_id) DO NOTHING");
     }
     sql
 }

@@ -18,6 +18,7 @@
 //! `UPDATE … RETURNING` on the writer (PostgreSQL uses `FOR UPDATE SKIP LOCKED`).
 
 mod append;
+mod blocks;
 mod checkpoint;
 mod rows;
 
@@ -41,8 +42,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Arguments, Row, Sqlite, Transaction};
 
+use crate::blocks::EVENT_COLUMNS;
 use crate::checkpoint::Checkpointer;
-use crate::rows::{EVENT_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, ORDER_COLUMNS, PROFILE_COLUMNS};
+use crate::rows::{KEY_COLUMNS, MODEL_COLUMNS, ORDER_COLUMNS, PROFILE_COLUMNS};
 
 /// Event-profile pairs per `UPDATE` statement (one JSON text each).
 const ASSIGN_CHUNK: usize = 10_000;
@@ -935,15 +937,13 @@ impl Store for SqliteStore {
     #[tracing::instrument(skip_all, fields(after_seq, limit))]
     async fn read_log(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<LoggedEvent>> {
         let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?");
-        sqlx::query(&sql)
+        let rows = sqlx::query_as(&sql)
             .bind(after_seq)
             .bind(i64::from(limit))
             .fetch_all(&self.reader)
             .await
-            .map_err(map_err)?
-            .iter()
-            .map(rows::logged_event)
-            .collect()
+            .map_err(map_err)?;
+        blocks::with_bodies(&self.reader, rows).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -1223,17 +1223,15 @@ impl Store for SqliteStore {
             "SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND profile_id = ? \
              AND seq < ? ORDER BY seq DESC LIMIT ?"
         );
-        sqlx::query(&sql)
+        let rows = sqlx::query_as(&sql)
             .bind(workspace.0)
             .bind(live)
             .bind(before_seq.unwrap_or(i64::MAX))
             .bind(i64::from(limit.min(MAX_PAGE)))
             .fetch_all(&self.reader)
             .await
-            .map_err(map_err)?
-            .iter()
-            .map(rows::logged_event)
-            .collect()
+            .map_err(map_err)?;
+        blocks::with_bodies(&self.reader, rows).await
     }
 
     #[tracing::instrument(skip_all, fields(workspace = %workspace, profile = %profile))]

@@ -1,20 +1,16 @@
 //! Decoding rows into the store's record types.
 
-use embudo_core::{Event, EventKind, Timestamp};
+use embudo_core::Timestamp;
 use embudo_store::json;
 use embudo_store::{
-    ConflictRecord, KeyKind, KeyRecord, LoggedEvent, ModelInfo, ModelRecord, OrderRecord,
-    ProfileId, ProfileRecord, ProfileSummary, StoreError, StoreResult, TransitionRecord, Workspace,
+    ConflictRecord, KeyKind, KeyRecord, ModelInfo, ModelRecord, OrderRecord, ProfileId,
+    ProfileRecord, ProfileSummary, StoreError, StoreResult, TransitionRecord, Workspace,
     WorkspaceId,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::map_err;
-
-pub(crate) const EVENT_COLUMNS: &str = "seq, workspace_id, message_id, kind, name, anonymous_id, \
-     user_id, previous_id, group_id, timestamp, received_at, properties, traits, context, \
-     profile_id";
 
 pub(crate) const PROFILE_COLUMNS: &str = "id, workspace_id, user_id, email, anonymous_ids, \
      traits, aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, \
@@ -57,31 +53,6 @@ pub(crate) fn key(row: &SqliteRow) -> StoreResult<KeyRecord> {
         label: get(row, 3)?,
         created_at: millis(row, 4)?,
         revoked_at: get::<Option<i64>>(row, 5)?.map(Timestamp::from_millis),
-    })
-}
-
-pub(crate) fn logged_event(row: &SqliteRow) -> StoreResult<LoggedEvent> {
-    let kind: &str = get(row, 3)?;
-    let kind = EventKind::parse(kind)
-        .ok_or_else(|| StoreError::other(format!("stored event kind {kind:?} is unknown")))?;
-    Ok(LoggedEvent {
-        seq: get(row, 0)?,
-        workspace_id: WorkspaceId(get(row, 1)?),
-        event: Event {
-            message_id: get(row, 2)?,
-            kind,
-            name: get(row, 4)?,
-            anonymous_id: get(row, 5)?,
-            user_id: get(row, 6)?,
-            previous_id: get(row, 7)?,
-            group_id: get(row, 8)?,
-            timestamp: millis(row, 9)?,
-            received_at: millis(row, 10)?,
-            properties: json::value_from_json(get(row, 11)?)?,
-            traits: json::value_from_json(get(row, 12)?)?,
-            context: json::value_from_json(get(row, 13)?)?,
-        },
-        profile_id: get::<Option<i64>>(row, 14)?.map(ProfileId),
     })
 }
 

@@ -136,7 +136,8 @@ async fn database_before(path: &Path, last_version: i64) {
          VALUES (1, 'user', 'u-1', 7)",
         "INSERT INTO events (seq, workspace_id, message_id, kind, name, user_id, timestamp, \
          received_at, properties, traits, context, profile_id) \
-         VALUES (1, 1, 'm-1', 'track', 'Product Viewed', 'u-1', 1000, 1000, '{}', '{}', '{}', 7)",
+         VALUES (1, 1, 'm-1', 'track', 'Product Viewed', 'u-1', 1000, 1001, \
+         '{\"price\":9.5,\"brand\":\"ñu\"}', '{}', '{\"ip\":\"10.0.0.1\"}', 7)",
     ] {
         sqlx::query(statement)
             .execute(&mut connection)
@@ -177,10 +178,25 @@ async fn rekeying_the_indexes_keeps_identities_events_and_message_ids() {
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
     // The message id is still taken: a repeat is a duplicate (its seq stays a gap), a new id
     // is stored.
-    let repeat = Event {
-        message_id: "m-1".to_owned(),
+    let repeat = event("m-1", "Product Viewed");
+    let new = event("m-2", "Product Viewed");
+    let statuses = store
+        .append_events(workspace, &[repeat, new])
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses,
+        [AppendStatus::Duplicate, AppendStatus::Inserted { seq: 3 }]
+    );
+    store.close().await;
+}
+
+/// An event with its message id and name, otherwise like every other of these tests.
+fn event(message_id: &str, name: &str) -> Event {
+    Event {
+        message_id: message_id.to_owned(),
         kind: EventKind::Track,
-        name: Some("Product Viewed".to_owned()),
+        name: Some(name.to_owned()),
         anonymous_id: Some("a-1".to_owned()),
         user_id: None,
         previous_id: None,
@@ -190,18 +206,107 @@ async fn rekeying_the_indexes_keeps_identities_events_and_message_ids() {
         properties: Value::Map(Map::default()),
         traits: Value::Map(Map::default()),
         context: Value::Map(Map::default()),
+    }
+}
+
+#[tokio::test]
+async fn moving_the_events_into_blocks_keeps_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("before.db");
+    database_before(&path, 4).await;
+
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let workspace = WorkspaceId(1);
+    let log = store.read_log(0, 10).await.unwrap();
+    let by_profile = store
+        .profile_events(workspace, ProfileId(7), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log, by_profile);
+    let [logged] = &log[..] else {
+        panic!("one event: {log:?}")
     };
-    let new = Event {
-        message_id: "m-2".to_owned(),
-        ..repeat.clone()
-    };
+    assert_eq!((logged.seq, logged.workspace_id), (1, workspace));
+    assert_eq!(logged.profile_id, Some(ProfileId(7)));
+    let event = &logged.event;
+    assert_eq!(event.message_id, "m-1");
+    assert_eq!(event.kind, EventKind::Track);
+    assert_eq!(event.name.as_deref(), Some("Product Viewed"));
+    assert_eq!(event.user_id.as_deref(), Some("u-1"));
+    assert_eq!(event.anonymous_id, None);
+    assert_eq!(event.timestamp, Timestamp::from_millis(1000));
+    assert_eq!(event.received_at, Timestamp::from_millis(1001));
+    assert_eq!(event.properties.get("price"), Some(&Value::Number(9.5)));
+    assert_eq!(event.properties.get("brand"), Some(&Value::from("ñu")));
+    assert_eq!(event.context.get("ip"), Some(&Value::from("10.0.0.1")));
+    assert_eq!(event.traits, Value::Map(Map::default()));
+
+    // New appends go into blocks beside the migrated one, and the message id stays taken.
     let statuses = store
-        .append_events(workspace, &[repeat, new])
+        .append_events(workspace, &[event_named("m-1"), event_named("m-2")])
         .await
         .unwrap();
     assert_eq!(
         statuses,
         [AppendStatus::Duplicate, AppendStatus::Inserted { seq: 3 }]
     );
+    let log = store.read_log(0, 10).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(log[1].event, event_named("m-2"));
+    store.close().await;
+}
+
+fn event_named(message_id: &str) -> Event {
+    event(message_id, &format!("named after {message_id}"))
+}
+
+/// A block holds the bodies of an append's events in order, stored or not: a seq that an
+/// append left as a gap at the log's end and a later append took must read as the later one.
+#[tokio::test]
+async fn a_seq_taken_again_after_trailing_duplicates_reads_its_own_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&format!("sqlite://{}", dir.path().join("e.db").display()))
+        .await
+        .unwrap();
+    let workspace = store
+        .create_workspace("tienda", &[], Timestamp::from_millis(1))
+        .await
+        .unwrap()
+        .id;
+    let append = async |ids: &[&str]| {
+        let events: Vec<Event> = ids.iter().map(|id| event_named(id)).collect();
+        store.append_events(workspace, &events).await.unwrap()
+    };
+    append(&["m-1", "m-2"]).await;
+    // m-3 is stored as 3; the repeats' seqs 4 and 5 stay free.
+    let statuses = append(&["m-3", "m-1", "m-2"]).await;
+    assert_eq!(statuses[0], AppendStatus::Inserted { seq: 3 });
+    // Their seqs go to m-4 and m-5, in a block of their own.
+    let statuses = append(&["m-4", "m-5"]).await;
+    assert_eq!(
+        statuses,
+        [
+            AppendStatus::Inserted { seq: 4 },
+            AppendStatus::Inserted { seq: 5 }
+        ]
+    );
+    // A run of all duplicates stores no block (the next append starts at its seq).
+    append(&["m-5"]).await;
+    let statuses = append(&["m-6"]).await;
+    assert_eq!(statuses, [AppendStatus::Inserted { seq: 6 }]);
+
+    let log = store.read_log(0, 10).await.unwrap();
+    let read: Vec<(i64, Event)> = log.into_iter().map(|l| (l.seq, l.event)).collect();
+    let expected: Vec<(i64, Event)> = (1..=6)
+        .map(|seq| (seq, event_named(&format!("m-{seq}"))))
+        .collect();
+    assert_eq!(read, expected);
+    // From the middle, and one at a time, as processing and replays read.
+    for after in 0..6 {
+        let page = store.read_log(after, 1).await.unwrap();
+        assert_eq!(page[0].event, event_named(&format!("m-{}", after + 1)));
+    }
     store.close().await;
 }

@@ -1,0 +1,546 @@
+//! The log's event bodies, in blocks: everything of an event but its seq, workspace, message
+//! id and profile (which are the `events` row, with the indexes that find it), for up to
+//! [`BLOCK_EVENTS`] consecutive events in one compressed `event_blocks` row keyed by the seq of
+//! its first event.
+//!
+//! A row of fifteen columns an event cost SQLite's writer as much as everything else of an
+//! import together: fifteen values bound, copied and cleared, and a record of a few hundred
+//! bytes written twice (WAL, then the database file). In blocks, an event is a narrow row and
+//! a share of one compressed insert, encoded and compressed beside the writer (by the caller
+//! of an append, or while the chunk before is inserted).
+//!
+//! The events of a block have the seqs `first_seq`, `first_seq + 1`, … in order. An append
+//! that finds some of its message ids taken stores no row for them, so a block may carry
+//! bodies whose seq has no row (the body is never read) or whose seq a later append took: a
+//! later block starts after the log's head, so the block that holds a seq's body is always the
+//! one with the greatest `first_seq` at or before it.
+//!
+//! Formats, told by the first byte:
+//! - [`LZ4_RECORDS`]: records (below), compressed with LZ4 (its size first).
+//! - `[`: one event as the JSON array that migration `0005_event_blocks` built from a row of
+//!   the old `events` table: `[kind, name, anonymous_id, user_id, previous_id, group_id,
+//!   timestamp, received_at, properties, traits, context]`, the last three as JSON texts.
+//!
+//! A record: the kind's code (one byte, [`KINDS`]), then name, anonymous id, user id, previous
+//! id and group id (each a text: a little-endian `u32` length and UTF-8 bytes, `u32::MAX` for
+//! none), timestamp and received-at (little-endian `i64` milliseconds), then properties,
+//! traits and context as values: a tag byte ([`tag`]), then for a number its little-endian
+//! `f64`, for a string its text, for a list its length (`u32`) and items, for a map its
+//! length and entries (key text, value) in the map's order. (Writing them as JSON text took
+//! the encoder longer than compressing the block.)
+
+use std::collections::BTreeMap;
+
+use embudo_core::{Event, EventKind, Map, Text, Timestamp, Value};
+use embudo_store::{LoggedEvent, ProfileId, StoreError, StoreResult, WorkspaceId, json};
+use sqlx::sqlite::SqlitePool;
+
+use crate::map_err;
+
+/// Events per block: what a read of one event decompresses (about 100 KiB at most for
+/// typical events), and what one compression sees.
+pub(crate) const BLOCK_EVENTS: usize = 500;
+
+/// The first byte of a block of LZ4-compressed records.
+const LZ4_RECORDS: u8 = 1;
+
+/// The first byte of a block migrated from a row of the old `events` table.
+const MIGRATED_ROW: u8 = b'[';
+
+/// Event kinds by their code in a record.
+const KINDS: [EventKind; 6] = [
+    EventKind::Identify,
+    EventKind::Track,
+    EventKind::Page,
+    EventKind::Screen,
+    EventKind::Group,
+    EventKind::Alias,
+];
+
+/// Encodes `events` (at most [`BLOCK_EVENTS`]) as one block.
+pub(crate) fn encode(events: &[Event]) -> Vec<u8> {
+    let mut records = Vec::with_capacity(events.len() * 256);
+    for event in events {
+        let code = KINDS
+            .iter()
+            .position(|kind| *kind == event.kind)
+            .expect("every event kind has a code");
+        records.push(code as u8);
+        for text in [
+            &event.name,
+            &event.anonymous_id,
+            &event.user_id,
+            &event.previous_id,
+            &event.group_id,
+        ] {
+            match text {
+                Some(text) => put_text(&mut records, text),
+                None => records.extend_from_slice(&u32::MAX.to_le_bytes()),
+            }
+        }
+        records.extend_from_slice(&event.timestamp.as_millis().to_le_bytes());
+        records.extend_from_slice(&event.received_at.as_millis().to_le_bytes());
+        for value in [&event.properties, &event.traits, &event.context] {
+            put_value(&mut records, value);
+        }
+    }
+    let compressed = lz4_flex::compress_prepend_size(&records);
+    let mut block = Vec::with_capacity(1 + compressed.len());
+    block.push(LZ4_RECORDS);
+    block.extend_from_slice(&compressed);
+    block
+}
+
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    // An event is far below 4 GiB: a message is at most 32 KiB.
+    let len = u32::try_from(len).expect("an event's lengths fit a u32");
+    out.extend_from_slice(&len.to_le_bytes());
+}
+
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    put_len(out, text.len());
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// A value's tag in a record.
+mod tag {
+    pub(super) const NULL: u8 = 0;
+    pub(super) const FALSE: u8 = 1;
+    pub(super) const TRUE: u8 = 2;
+    pub(super) const NUMBER: u8 = 3;
+    pub(super) const STRING: u8 = 4;
+    pub(super) const LIST: u8 = 5;
+    pub(super) const MAP: u8 = 6;
+}
+
+/// How deep a stored value may nest (a damaged block must not exhaust the stack).
+const MAX_DEPTH: usize = 128;
+
+fn put_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.push(tag::NULL),
+        Value::Bool(false) => out.push(tag::FALSE),
+        Value::Bool(true) => out.push(tag::TRUE),
+        Value::Number(number) => {
+            out.push(tag::NUMBER);
+            out.extend_from_slice(&number.to_le_bytes());
+        }
+        Value::String(text) => {
+            out.push(tag::STRING);
+            put_text(out, text);
+        }
+        Value::List(items) => {
+            out.push(tag::LIST);
+            put_len(out, items.len());
+            for item in items {
+                put_value(out, item);
+            }
+        }
+        Value::Map(map) => {
+            out.push(tag::MAP);
+            put_len(out, map.len());
+            for (key, item) in map.iter() {
+                put_text(out, key);
+                put_value(out, item);
+            }
+        }
+    }
+}
+
+/// The events of the block at `first_seq` whose seq is in `wanted`, into `found` by seq (a
+/// body already there, from an earlier block, is replaced: see the module documentation). Each
+/// event's message id is left empty: it is the row's.
+pub(crate) fn decode_into(
+    first_seq: i64,
+    block: &[u8],
+    wanted: &dyn Fn(i64) -> bool,
+    found: &mut BTreeMap<i64, Event>,
+) -> StoreResult<()> {
+    let corrupt = |why: &str| StoreError::other(format!("event block {first_seq} {why}"));
+    match block.first() {
+        Some(&LZ4_RECORDS) => {
+            let records = lz4_flex::decompress_size_prepended(&block[1..])
+                .map_err(|error| corrupt(&format!("does not decompress: {error}")))?;
+            let mut reader = Records {
+                bytes: &records,
+                at: 0,
+            };
+            let mut seq = first_seq;
+            while !reader.done() {
+                let event = reader
+                    .event()
+                    .ok_or_else(|| corrupt(&format!("is cut short in event {seq}")))?
+                    .map_err(|why| corrupt(&format!("holds a bad event {seq}: {why}")))?;
+                if wanted(seq) {
+                    found.insert(seq, event);
+                }
+                seq += 1;
+            }
+            Ok(())
+        }
+        Some(&MIGRATED_ROW) => {
+            if wanted(first_seq) {
+                let event = migrated(block)
+                    .map_err(|why| corrupt(&format!("holds a bad migrated event: {why}")))?;
+                found.insert(first_seq, event);
+            }
+            Ok(())
+        }
+        Some(other) => Err(corrupt(&format!("has the unknown format {other}"))),
+        None => Err(corrupt("is empty")),
+    }
+}
+
+/// The columns of an event's row, in the order [`with_bodies`] takes them.
+pub(crate) const EVENT_COLUMNS: &str = "seq, workspace_id, message_id, profile_id";
+
+/// An event's row: seq, workspace, message id, profile.
+pub(crate) type EventKey = (i64, i64, String, Option<i64>);
+
+/// The logged events of `rows` (from [`EVENT_COLUMNS`]), in their order, with their bodies
+/// read from their blocks. The blocks are read in one query: a run of the log by range, a
+/// profile's scattered events block by block.
+pub(crate) async fn with_bodies(
+    reader: &SqlitePool,
+    rows: Vec<EventKey>,
+) -> StoreResult<Vec<LoggedEvent>> {
+    let (Some(low), Some(high)) = (
+        rows.iter().map(|row| row.0).min(),
+        rows.iter().map(|row| row.0).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let blocks: Vec<(i64, Vec<u8>)> = if high - low < 2 * rows.len() as i64 {
+        sqlx::query_as(
+            "SELECT first_seq, body FROM event_blocks WHERE first_seq >= \
+             (SELECT COALESCE(MAX(first_seq), 0) FROM event_blocks WHERE first_seq <= ?) \
+             AND first_seq <= ? ORDER BY first_seq",
+        )
+        .bind(low)
+        .bind(high)
+        .fetch_all(reader)
+        .await
+    } else {
+        let seqs: Vec<i64> = rows.iter().map(|row| row.0).collect();
+        sqlx::query_as(
+            "SELECT first_seq, body FROM event_blocks WHERE first_seq IN \
+             (SELECT (SELECT MAX(first_seq) FROM event_blocks WHERE first_seq <= value) \
+             FROM json_each(?)) ORDER BY first_seq",
+        )
+        .bind(json::ids_to_json(&seqs))
+        .fetch_all(reader)
+        .await
+    }
+    .map_err(map_err)?;
+    let wanted: foldhash::HashSet<i64> = rows.iter().map(|row| row.0).collect();
+    let mut found = BTreeMap::new();
+    for (first_seq, body) in &blocks {
+        decode_into(*first_seq, body, &|seq| wanted.contains(&seq), &mut found)?;
+    }
+    rows.into_iter()
+        .map(|(seq, workspace, message_id, profile)| {
+            let mut event = found.remove(&seq).ok_or_else(|| {
+                StoreError::other(format!("event {seq} has no body in any block"))
+            })?;
+            event.message_id = message_id;
+            Ok(LoggedEvent {
+                seq,
+                workspace_id: WorkspaceId(workspace),
+                event,
+                profile_id: profile.map(ProfileId),
+            })
+        })
+        .collect()
+}
+
+/// A reader of records.
+struct Records<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Records<'a> {
+    fn done(&self) -> bool {
+        self.at >= self.bytes.len()
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let taken = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(taken)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// A text, or `Ok(None)` for none; `None` when the bytes end first.
+    fn text(&mut self) -> Option<Result<Option<&'a str>, String>> {
+        let len = self.u32()?;
+        if len == u32::MAX {
+            return Some(Ok(None));
+        }
+        let bytes = self.take(len as usize)?;
+        Some(
+            std::str::from_utf8(bytes)
+                .map(Some)
+                .map_err(|error| error.to_string()),
+        )
+    }
+
+    /// The next event; `None` when the bytes end first.
+    fn event(&mut self) -> Option<Result<Event, String>> {
+        let code = self.take(1)?[0];
+        let mut texts: [Option<String>; 5] = Default::default();
+        for slot in &mut texts {
+            match self.text()? {
+                Ok(text) => *slot = text.map(str::to_owned),
+                Err(why) => return Some(Err(why)),
+            }
+        }
+        let timestamp = self.i64()?;
+        let received_at = self.i64()?;
+        let mut values: [Value; 3] = Default::default();
+        for slot in &mut values {
+            match self.value(0)? {
+                Ok(value) => *slot = value,
+                Err(why) => return Some(Err(why)),
+            }
+        }
+        let Some(&kind) = KINDS.get(usize::from(code)) else {
+            return Some(Err(format!("unknown kind code {code}")));
+        };
+        let [name, anonymous_id, user_id, previous_id, group_id] = texts;
+        let [properties, traits, context] = values;
+        Some(Ok(Event {
+            message_id: String::new(),
+            kind,
+            name,
+            anonymous_id,
+            user_id,
+            previous_id,
+            group_id,
+            timestamp: Timestamp::from_millis(timestamp),
+            received_at: Timestamp::from_millis(received_at),
+            properties,
+            traits,
+            context,
+        }))
+    }
+
+    /// The next value, `depth` levels down; `None` when the bytes end first.
+    fn value(&mut self, depth: usize) -> Option<Result<Value, String>> {
+        if depth > MAX_DEPTH {
+            return Some(Err(format!("a value nests deeper than {MAX_DEPTH}")));
+        }
+        let tag = self.take(1)?[0];
+        let value = match tag {
+            tag::NULL => Value::Null,
+            tag::FALSE => Value::Bool(false),
+            tag::TRUE => Value::Bool(true),
+            tag::NUMBER => Value::Number(f64::from_le_bytes(self.take(8)?.try_into().ok()?)),
+            tag::STRING => match self.text()? {
+                Ok(Some(text)) => Value::String(Text::from(text)),
+                Ok(None) => return Some(Err("a string value is missing".to_owned())),
+                Err(why) => return Some(Err(why)),
+            },
+            tag::LIST => {
+                let len = self.u32()? as usize;
+                // Every item takes a byte at least: a length beyond the bytes left is damage.
+                let mut items = Vec::with_capacity(len.min(self.bytes.len() - self.at));
+                for _ in 0..len {
+                    match self.value(depth + 1)? {
+                        Ok(item) => items.push(item),
+                        Err(why) => return Some(Err(why)),
+                    }
+                }
+                Value::List(items)
+            }
+            tag::MAP => {
+                let len = self.u32()? as usize;
+                let mut map = Map::with_capacity(len.min(self.bytes.len() - self.at));
+                for _ in 0..len {
+                    let key = match self.text()? {
+                        Ok(Some(key)) => Text::from(key),
+                        Ok(None) => return Some(Err("a map key is missing".to_owned())),
+                        Err(why) => return Some(Err(why)),
+                    };
+                    let item = match self.value(depth + 1)? {
+                        Ok(item) => item,
+                        Err(why) => return Some(Err(why)),
+                    };
+                    // Written in the map's order: each entry appends.
+                    if let Some((key, item)) = map.try_append(key, item) {
+                        map.insert(key, item);
+                    }
+                }
+                Value::Map(map)
+            }
+            other => return Some(Err(format!("unknown value tag {other}"))),
+        };
+        Some(Ok(value))
+    }
+}
+
+/// An event from its parts; `Err` when a structured field is not JSON.
+fn event(
+    kind: EventKind,
+    [name, anonymous_id, user_id, previous_id, group_id]: [Option<String>; 5],
+    [timestamp, received_at]: [i64; 2],
+    [properties, traits, context]: [&str; 3],
+) -> Result<Event, String> {
+    let value = |text: &str| json::value_from_json(text).map_err(|error| error.to_string());
+    Ok(Event {
+        message_id: String::new(),
+        kind,
+        name,
+        anonymous_id,
+        user_id,
+        previous_id,
+        group_id,
+        timestamp: Timestamp::from_millis(timestamp),
+        received_at: Timestamp::from_millis(received_at),
+        properties: value(properties)?,
+        traits: value(traits)?,
+        context: value(context)?,
+    })
+}
+
+/// An event migrated from a row of the old table.
+fn migrated(block: &[u8]) -> Result<Event, String> {
+    use serde_json::Value as Json;
+    let fields: Vec<Json> = serde_json::from_slice(block).map_err(|error| error.to_string())?;
+    let [
+        kind,
+        name,
+        anonymous_id,
+        user_id,
+        previous_id,
+        group_id,
+        timestamp,
+        received_at,
+        properties,
+        traits,
+        context,
+    ] = <[Json; 11]>::try_from(fields).map_err(|_| "not eleven fields".to_owned())?;
+    let kind = kind
+        .as_str()
+        .and_then(EventKind::parse)
+        .ok_or_else(|| format!("unknown kind {kind}"))?;
+    let text = |field: Json| match field {
+        Json::String(text) => Ok(Some(text)),
+        Json::Null => Ok(None),
+        other => Err(format!("{other} is not a text")),
+    };
+    let millis = |field: &Json| {
+        field
+            .as_i64()
+            .ok_or_else(|| format!("{field} is not a time"))
+    };
+    let structured = |field: &Json| {
+        field
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{field} is not JSON text"))
+    };
+    let (properties, traits, context) = (
+        structured(&properties)?,
+        structured(&traits)?,
+        structured(&context)?,
+    );
+    event(
+        kind,
+        [
+            text(name)?,
+            text(anonymous_id)?,
+            text(user_id)?,
+            text(previous_id)?,
+            text(group_id)?,
+        ],
+        [millis(&timestamp)?, millis(&received_at)?],
+        [&properties, &traits, &context],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(i: i64) -> Event {
+        let mut properties = Map::new();
+        properties.insert("price".into(), Value::Number(9.5));
+        properties.insert("sku".into(), Value::from(format!("sku-{i}")));
+        let mut nested = Map::new();
+        nested.insert(
+            "list".into(),
+            Value::List(vec![Value::Null, Value::Bool(true), Value::Bool(false)]),
+        );
+        properties.insert("nested".into(), Value::Map(nested));
+        Event {
+            message_id: String::new(),
+            kind: KINDS[i as usize % KINDS.len()],
+            name: (i % 2 == 0).then(|| "Product Viewed".to_owned()),
+            anonymous_id: Some(format!("anon-{i}")),
+            user_id: (i % 3 == 0).then(|| format!("user-{i}")),
+            previous_id: None,
+            group_id: (i == 4).then(|| "ñandú".to_owned()),
+            timestamp: Timestamp::from_millis(1_700_000_000_000 + i),
+            received_at: Timestamp::from_millis(-5 + i),
+            properties: Value::Map(properties),
+            traits: Value::Map(Default::default()),
+            context: Value::Map(Default::default()),
+        }
+    }
+
+    #[test]
+    fn a_block_gives_back_the_events_it_was_made_of() {
+        let events: Vec<Event> = (0..7).map(sample).collect();
+        let block = encode(&events);
+        let mut found = BTreeMap::new();
+        decode_into(100, &block, &|_| true, &mut found).unwrap();
+        let seqs: Vec<i64> = found.keys().copied().collect();
+        assert_eq!(seqs, (100..107).collect::<Vec<_>>());
+        assert_eq!(found.into_values().collect::<Vec<_>>(), events);
+    }
+
+    #[test]
+    fn only_wanted_seqs_are_kept_and_a_later_block_replaces_a_body() {
+        let block = encode(&[sample(1), sample(2), sample(3)]);
+        let later = encode(&[sample(6)]);
+        let mut found = BTreeMap::new();
+        decode_into(10, &block, &|seq| seq != 10, &mut found).unwrap();
+        decode_into(12, &later, &|_| true, &mut found).unwrap();
+        assert_eq!(found.keys().copied().collect::<Vec<_>>(), vec![11, 12]);
+        assert_eq!(found[&11], sample(2));
+        assert_eq!(found[&12], sample(6));
+    }
+
+    #[test]
+    fn a_migrated_row_is_read() {
+        let block =
+            br#"["track","Order Completed","a1",null,null,null,5,6,"{\"total\":3}","{}","{}"]"#;
+        let mut found = BTreeMap::new();
+        decode_into(3, block, &|_| true, &mut found).unwrap();
+        let event = &found[&3];
+        assert_eq!(event.kind, EventKind::Track);
+        assert_eq!(event.name.as_deref(), Some("Order Completed"));
+        assert_eq!(event.anonymous_id.as_deref(), Some("a1"));
+        assert_eq!(event.timestamp, Timestamp::from_millis(5));
+        assert_eq!(event.properties.get("total"), Some(&Value::Number(3.0)));
+    }
+
+    #[test]
+    fn a_damaged_block_is_an_error_that_names_it() {
+        let mut block = encode(&[sample(1), sample(2)]);
+        block.truncate(block.len() - 3);
+        let error = decode_into(40, &block, &|_| true, &mut BTreeMap::new()).unwrap_err();
+        assert!(error.to_string().contains("event block 40"), "{error}");
+        let error = decode_into(41, &[9, 9], &|_| true, &mut BTreeMap::new()).unwrap_err();
+        assert!(error.to_string().contains("unknown format 9"), "{error}");
+    }
+}
