@@ -4,7 +4,7 @@
 //! - 16 KiB pages ([`PAGE_SIZE`]) in a database this adapter creates; one made with another
 //!   size keeps it.
 //! - The log's events are narrow rows (seq, workspace, message id, profile) with their bodies
-//!   in compressed blocks of consecutive events ([`blocks`]).
+//!   in compressed blocks of consecutive events (`blocks.rs`).
 //! - One writer (a single-connection pool: SQLite has one writer anyway, and taking turns in
 //!   process is cheaper than `SQLITE_BUSY` retries) and a pool of readers.
 //! - Migrations in `migrations/`, embedded with `sqlx::migrate!` and run on connect.
