@@ -315,22 +315,7 @@ impl<'a> Records<'a> {
         let Some(&kind) = KINDS.get(usize::from(code)) else {
             return Some(Err(format!("unknown kind code {code}")));
         };
-        let [name, anonymous_id, user_id, previous_id, group_id] = texts;
-        let [properties, traits, context] = values;
-        Some(Ok(Event {
-            message_id: String::new(),
-            kind,
-            name,
-            anonymous_id,
-            user_id,
-            previous_id,
-            group_id,
-            timestamp: Timestamp::from_millis(timestamp),
-            received_at: Timestamp::from_millis(received_at),
-            properties,
-            traits,
-            context,
-        }))
+        Some(Ok(event(kind, texts, [timestamp, received_at], values)))
     }
 
     /// The next value, `depth` levels down; `None` when the bytes end first.
@@ -387,15 +372,14 @@ impl<'a> Records<'a> {
     }
 }
 
-/// An event from its parts; `Err` when a structured field is not JSON.
+/// An event from its parts (its message id is the row's).
 fn event(
     kind: EventKind,
     [name, anonymous_id, user_id, previous_id, group_id]: [Option<String>; 5],
     [timestamp, received_at]: [i64; 2],
-    [properties, traits, context]: [&str; 3],
-) -> Result<Event, String> {
-    let value = |text: &str| json::value_from_json(text).map_err(|error| error.to_string());
-    Ok(Event {
+    [properties, traits, context]: [Value; 3],
+) -> Event {
+    Event {
         message_id: String::new(),
         kind,
         name,
@@ -405,10 +389,10 @@ fn event(
         group_id,
         timestamp: Timestamp::from_millis(timestamp),
         received_at: Timestamp::from_millis(received_at),
-        properties: value(properties)?,
-        traits: value(traits)?,
-        context: value(context)?,
-    })
+        properties,
+        traits,
+        context,
+    }
 }
 
 /// An event migrated from a row of the old table.
@@ -443,17 +427,12 @@ fn migrated(block: &[u8]) -> Result<Event, String> {
             .ok_or_else(|| format!("{field} is not a time"))
     };
     let structured = |field: &Json| {
-        field
+        let text = field
             .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| format!("{field} is not JSON text"))
+            .ok_or_else(|| format!("{field} is not JSON text"))?;
+        json::value_from_json(text).map_err(|error| error.to_string())
     };
-    let (properties, traits, context) = (
-        structured(&properties)?,
-        structured(&traits)?,
-        structured(&context)?,
-    );
-    event(
+    Ok(event(
         kind,
         [
             text(name)?,
@@ -463,8 +442,12 @@ fn migrated(block: &[u8]) -> Result<Event, String> {
             text(group_id)?,
         ],
         [millis(&timestamp)?, millis(&received_at)?],
-        [&properties, &traits, &context],
-    )
+        [
+            structured(&properties)?,
+            structured(&traits)?,
+            structured(&context)?,
+        ],
+    ))
 }
 
 #[cfg(test)]
