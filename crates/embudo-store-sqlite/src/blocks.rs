@@ -41,6 +41,10 @@ use crate::map_err;
 /// typical events), and what one compression sees.
 pub(crate) const BLOCK_EVENTS: usize = 500;
 
+/// LZ4 expands at most this many times (a match's length grows by 255 a byte): a block whose
+/// size claims more is damaged.
+const MAX_LZ4_RATIO: usize = 256;
+
 /// The first byte of a block of LZ4-compressed records.
 const LZ4_RECORDS: u8 = 1;
 
@@ -159,6 +163,14 @@ pub(crate) fn decode_into(
     let corrupt = |why: &str| StoreError::other(format!("event block {first_seq} {why}"));
     match block.first() {
         Some(&LZ4_RECORDS) => {
+            // The size comes first; a damaged one must not ask for gigabytes.
+            let size = block
+                .get(1..5)
+                .map(|size| u32::from_le_bytes(size.try_into().expect("four bytes")))
+                .ok_or_else(|| corrupt("is cut short in its size"))?;
+            if size as usize > block.len().saturating_mul(MAX_LZ4_RATIO) {
+                return Err(corrupt(&format!("claims {size} bytes of records")));
+            }
             let records = lz4_flex::decompress_size_prepended(&block[1..])
                 .map_err(|error| corrupt(&format!("does not decompress: {error}")))?;
             let mut reader = Records {
@@ -453,6 +465,7 @@ fn migrated(block: &[u8]) -> Result<Event, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn sample(i: i64) -> Event {
         let mut properties = Map::new();
@@ -504,6 +517,22 @@ mod tests {
     }
 
     #[test]
+    fn a_block_of_repetitive_events_is_read_back() {
+        // LZ4 compresses runs of one byte nearly as far as it can: the size check must let
+        // such a block through.
+        let mut event = sample(1);
+        let mut properties = Map::new();
+        properties.insert("blob".into(), Value::from("a".repeat(1 << 20)));
+        event.properties = Value::Map(properties);
+        let events = vec![event; 20];
+        let block = encode(&events);
+        assert!(block.len() < (20 << 20) / 200, "{} bytes", block.len());
+        let mut found = BTreeMap::new();
+        decode_into(1, &block, &|_| true, &mut found).unwrap();
+        assert_eq!(found.into_values().collect::<Vec<_>>(), events);
+    }
+
+    #[test]
     fn a_migrated_row_is_read() {
         let block =
             br#"["track","Order Completed","a1",null,null,null,5,6,"{\"total\":3}","{}","{}"]"#;
@@ -525,5 +554,86 @@ mod tests {
         assert!(error.to_string().contains("event block 40"), "{error}");
         let error = decode_into(41, &[9, 9], &|_| true, &mut BTreeMap::new()).unwrap_err();
         assert!(error.to_string().contains("unknown format 9"), "{error}");
+    }
+
+    fn any_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<f64>().prop_map(Value::Number),
+            ".{0,30}".prop_map(|text| Value::from(text.as_str())),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::List),
+                proptest::collection::btree_map(".{0,12}", inner, 0..6).prop_map(|entries| {
+                    Value::Map(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (Text::from(k), v))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    fn any_event() -> impl Strategy<Value = Event> {
+        let texts = proptest::collection::vec(proptest::option::of(".{0,20}"), 5);
+        (
+            0..KINDS.len(),
+            texts,
+            any::<i64>(),
+            any::<i64>(),
+            [any_value(), any_value(), any_value()],
+        )
+            .prop_map(|(code, texts, timestamp, received_at, values)| {
+                let texts: [Option<String>; 5] = texts.try_into().expect("five texts");
+                event(KINDS[code], texts, [timestamp, received_at], values)
+            })
+    }
+
+    /// Values compare by their bits: NaN is a number a block must keep too.
+    fn same(left: &[Event], right: &[Event]) -> bool {
+        format!("{left:?}") == format!("{right:?}")
+    }
+
+    proptest! {
+        #[test]
+        fn any_events_come_back_from_their_block(
+            events in proptest::collection::vec(any_event(), 1..20),
+        ) {
+            let block = encode(&events);
+            let mut found = BTreeMap::new();
+            decode_into(1, &block, &|_| true, &mut found).unwrap();
+            let decoded: Vec<Event> = found.into_values().collect();
+            prop_assert!(same(&decoded, &events), "{decoded:?} != {events:?}");
+        }
+
+        #[test]
+        fn damaged_blocks_are_errors_not_panics(
+            events in proptest::collection::vec(any_event(), 1..5),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+            cut in any::<usize>(),
+        ) {
+            let mut block = encode(&events);
+            for (at, byte) in flips {
+                let at = at % block.len();
+                block[at] ^= byte;
+            }
+            block.truncate(cut % (block.len() + 1));
+            let _ = decode_into(1, &block, &|_| true, &mut BTreeMap::new());
+        }
+
+        #[test]
+        fn any_bytes_after_the_format_byte_are_errors_not_panics(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            for format in [LZ4_RECORDS, MIGRATED_ROW] {
+                let mut block = vec![format];
+                block.extend_from_slice(&bytes);
+                let _ = decode_into(1, &block, &|_| true, &mut BTreeMap::new());
+            }
+        }
     }
 }
