@@ -21,7 +21,7 @@
 //!   the old `events` table: `[kind, name, anonymous_id, user_id, previous_id, group_id,
 //!   timestamp, received_at, properties, traits, context]`, the last three as JSON texts.
 //!
-//! A record: the kind's code (one byte, [`KINDS`]), then name, anonymous id, user id, previous
+//! A record: the kind's code (one byte, [`kind_code`]), then name, anonymous id, user id, previous
 //! id and group id (each a text: a little-endian `u32` length and UTF-8 bytes, `u32::MAX` for
 //! none), timestamp and received-at (little-endian `i64` milliseconds), then properties,
 //! traits and context as values: a tag byte ([`tag`]), then for a number its little-endian
@@ -51,25 +51,31 @@ const LZ4_RECORDS: u8 = 1;
 /// The first byte of a block migrated from a row of the old `events` table.
 const MIGRATED_ROW: u8 = b'[';
 
-/// Event kinds by their code in a record.
-const KINDS: [EventKind; 6] = [
-    EventKind::Identify,
-    EventKind::Track,
-    EventKind::Page,
-    EventKind::Screen,
-    EventKind::Group,
-    EventKind::Alias,
-];
+/// An event kind's code in a record. (A new kind must take a new code: the match is
+/// exhaustive, so that adding one fails to compile until it has.)
+fn kind_code(kind: EventKind) -> u8 {
+    match kind {
+        EventKind::Identify => 0,
+        EventKind::Track => 1,
+        EventKind::Page => 2,
+        EventKind::Screen => 3,
+        EventKind::Group => 4,
+        EventKind::Alias => 5,
+    }
+}
+
+/// The event kind of a code in a record.
+fn code_kind(code: u8) -> Option<EventKind> {
+    EventKind::ALL
+        .into_iter()
+        .find(|kind| kind_code(*kind) == code)
+}
 
 /// Encodes `events` (at most [`BLOCK_EVENTS`]) as one block.
 pub(crate) fn encode(events: &[Event]) -> Vec<u8> {
     let mut records = Vec::with_capacity(events.len() * 256);
     for event in events {
-        let code = KINDS
-            .iter()
-            .position(|kind| *kind == event.kind)
-            .expect("every event kind has a code");
-        records.push(code as u8);
+        records.push(kind_code(event.kind));
         for text in [
             &event.name,
             &event.anonymous_id,
@@ -117,8 +123,9 @@ mod tag {
     pub(super) const MAP: u8 = 6;
 }
 
-/// How deep a stored value may nest (a damaged block must not exhaust the stack).
-const MAX_DEPTH: usize = 128;
+/// How deep a stored value may nest (a damaged block must not exhaust the stack): deeper than
+/// any value that came as JSON (serde_json reads 128 levels at most).
+const MAX_DEPTH: usize = 512;
 
 fn put_value(out: &mut Vec<u8>, value: &Value) {
     match value {
@@ -324,7 +331,7 @@ impl<'a> Records<'a> {
                 Err(why) => return Some(Err(why)),
             }
         }
-        let Some(&kind) = KINDS.get(usize::from(code)) else {
+        let Some(kind) = code_kind(code) else {
             return Some(Err(format!("unknown kind code {code}")));
         };
         Some(Ok(event(kind, texts, [timestamp, received_at], values)))
@@ -479,7 +486,7 @@ mod tests {
         properties.insert("nested".into(), Value::Map(nested));
         Event {
             message_id: String::new(),
-            kind: KINDS[i as usize % KINDS.len()],
+            kind: EventKind::ALL[i as usize % EventKind::ALL.len()],
             name: (i % 2 == 0).then(|| "Product Viewed".to_owned()),
             anonymous_id: Some(format!("anon-{i}")),
             user_id: (i % 3 == 0).then(|| format!("user-{i}")),
@@ -533,6 +540,28 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_has_its_own_code_and_deep_values_are_kept() {
+        for kind in EventKind::ALL {
+            assert_eq!(code_kind(kind_code(kind)), Some(kind));
+        }
+        let mut deep = Value::from("bottom");
+        for _ in 0..200 {
+            deep = Value::List(vec![deep]);
+        }
+        let mut event = sample(2);
+        event.context = deep;
+        let mut found = BTreeMap::new();
+        decode_into(
+            1,
+            &encode(std::slice::from_ref(&event)),
+            &|_| true,
+            &mut found,
+        )
+        .unwrap();
+        assert_eq!(found[&1], event);
+    }
+
+    #[test]
     fn a_migrated_row_is_read() {
         let block =
             br#"["track","Order Completed","a1",null,null,null,5,6,"{\"total\":3}","{}","{}"]"#;
@@ -581,7 +610,7 @@ mod tests {
     fn any_event() -> impl Strategy<Value = Event> {
         let texts = proptest::collection::vec(proptest::option::of(".{0,20}"), 5);
         (
-            0..KINDS.len(),
+            0..EventKind::ALL.len(),
             texts,
             any::<i64>(),
             any::<i64>(),
@@ -589,7 +618,12 @@ mod tests {
         )
             .prop_map(|(code, texts, timestamp, received_at, values)| {
                 let texts: [Option<String>; 5] = texts.try_into().expect("five texts");
-                event(KINDS[code], texts, [timestamp, received_at], values)
+                event(
+                    EventKind::ALL[code],
+                    texts,
+                    [timestamp, received_at],
+                    values,
+                )
             })
     }
 
