@@ -114,6 +114,14 @@ pub async fn import(
     let read = reader
         .await
         .map_err(|err| ImportError::Thread(err.to_string()))?;
+    if mode != Mode::DryRun {
+        // What the summary (or the error) says was stored is durable once it is reported,
+        // also when the store deferred its flushes (see `Store::sync`).
+        let synced = embudo.store().sync().await;
+        if let (Err(err), None) = (synced, &failure) {
+            failure = Some(ImportError::Ingest(err.into()));
+        }
+    }
     if let Some(failure) = failure {
         return Err(failure);
     }

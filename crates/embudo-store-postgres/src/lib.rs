@@ -585,6 +585,12 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn sync(&self) -> StoreResult<()> {
+        // A commit returns once PostgreSQL has flushed it (`synchronous_commit` is the
+        // server's to set).
+        Ok(())
+    }
+
     #[tracing::instrument(skip_all, fields(n_keys = keys.len()))]
     async fn create_workspace(
         &self,

@@ -12,12 +12,18 @@
 
 use std::time::Duration;
 
+use embudo_store::{StoreError, StoreResult};
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::mpsc;
+
+use crate::map_err;
 
 /// The writer's own checkpoint mark, in pages (SQLite's default is 1000): 256 MiB of WAL with
 /// the adapter's 16 KiB pages (64 MiB in a file made with 4 KiB pages).
 pub(crate) const WRITER_AUTOCHECKPOINT: u32 = 16_384;
+
+/// How many times [`Checkpointer::sync`] tries (waiting up to 640 ms between tries).
+const SYNC_ATTEMPTS: u32 = 20;
 
 /// The longest a committed page waits for the task when no write path nudges it.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -42,6 +48,29 @@ impl Checkpointer {
     /// Asks for a checkpoint soon (after a commit). Never waits.
     pub(crate) fn nudge(&self) {
         let _ = self.nudges.try_send(());
+    }
+
+    /// Makes every commit so far durable. With `synchronous = NORMAL` a commit reaches the WAL
+    /// file but not the disk. A checkpoint that copies frames into the database file flushes
+    /// the WAL first, and one that copies the last of them flushes the file: once a checkpoint
+    /// reports every frame of the WAL copied, every commit before it is on the disk. A
+    /// checkpoint held back, by another one running or by a reader still on an older
+    /// snapshot, is tried again. (With `FULL` every commit was flushed already.)
+    pub(crate) async fn sync(&self) -> StoreResult<()> {
+        for attempt in 0..SYNC_ATTEMPTS {
+            let (busy, frames, copied): (i64, i64, i64) =
+                sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+            if busy == 0 && copied == frames {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10 << attempt.min(6))).await;
+        }
+        Err(StoreError::Unavailable(
+            "the WAL could not be flushed: checkpoints kept being held back".to_owned(),
+        ))
     }
 
     /// Closes the task's connection, waiting for a checkpoint in progress.

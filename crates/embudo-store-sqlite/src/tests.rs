@@ -6,7 +6,7 @@ use embudo_store::{AppendStatus, IdentityQuery, ProfileId, Store, WorkspaceId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, Connection};
 
-use super::{PAGE_SIZE, SqliteStore, chunk_sizes, chunks};
+use super::{PAGE_SIZE, SqliteOptions, SqliteStore, Synchronous, chunk_sizes, chunks};
 
 /// The page size a SQLite file's header records (bytes 16 and 17, big-endian; 1 means 65536).
 fn header_page_size(path: &Path) -> u32 {
@@ -308,5 +308,45 @@ async fn a_seq_taken_again_after_trailing_duplicates_reads_its_own_body() {
         let page = store.read_log(after, 1).await.unwrap();
         assert_eq!(page[0].event, event_named(&format!("m-{}", after + 1)));
     }
+    store.close().await;
+}
+
+/// With flushes deferred (`synchronous = NORMAL`, what `embudo import` opens), `sync` leaves
+/// every write in the database file itself: a copy of the file without its WAL holds them.
+/// (The background checkpointer may have copied them already; `sync` must not return before
+/// it has.)
+#[tokio::test]
+async fn sync_leaves_every_write_in_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.db");
+    let options = SqliteOptions {
+        synchronous: Synchronous::Normal,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::connect_with(&format!("sqlite://{}", path.display()), options)
+        .await
+        .unwrap();
+    let workspace = store
+        .create_workspace("tienda", &[], Timestamp::from_millis(1))
+        .await
+        .unwrap()
+        .id;
+    for round in 0..3 {
+        let events: Vec<Event> = (0..700)
+            .map(|i| event_named(&format!("m-{round}-{i}")))
+            .collect();
+        store.append_events(workspace, &events).await.unwrap();
+    }
+    store.sync().await.unwrap();
+
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    let copied = SqliteStore::connect(&format!("sqlite://{}", copy.display()))
+        .await
+        .unwrap();
+    let log = copied.read_log(0, 10_000).await.unwrap();
+    assert_eq!(log.len(), 2_100);
+    assert_eq!(log[2_099].event, event_named("m-2-699"));
+    copied.close().await;
     store.close().await;
 }

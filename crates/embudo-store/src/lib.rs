@@ -37,6 +37,12 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that the database answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Makes every write that has returned so far durable. A store whose commits are durable
+    /// when they return (PostgreSQL; SQLite with `synchronous = FULL`, the default) has nothing
+    /// left to do; one that defers its flushes (SQLite with `synchronous = NORMAL`, what
+    /// `embudo import` opens) flushes them.
+    async fn sync(&self) -> StoreResult<()>;
+
     // -- Workspaces and keys ------------------------------------------------------------------
 
     /// Creates a workspace with its first keys, atomically. A taken name or key hash is a

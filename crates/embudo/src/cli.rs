@@ -126,7 +126,10 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
             workspace(&embudo, command).await
         }
         Command::Import { workspace, args } => {
-            let embudo = service(&settings, service_settings).await?;
+            // The import syncs the store before it reports (`embudo_import::import`): its
+            // batches need not each wait for the disk.
+            let store = startup::open_store_with(&settings.store, startup::Flush::Deferred).await?;
+            let embudo = Embudo::new(store, Arc::new(SystemClock), service_settings);
             let workspace = find_workspace(&embudo, &workspace).await?;
             crate::import::run(&args, &embudo, workspace).await
         }

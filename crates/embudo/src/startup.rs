@@ -14,11 +14,33 @@ use tokio_util::sync::CancellationToken;
 
 use crate::settings::{Settings, StoreUrl, redact};
 
-/// Opens (and migrates) the store the URL names.
+/// When a commit to an SQLite store reaches the disk (PostgreSQL flushes every commit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// At every commit (`synchronous = FULL`): what the server acknowledges is durable.
+    EveryCommit,
+    /// At checkpoints and at [`Store::sync`] (`synchronous = NORMAL`): for a bulk load that
+    /// syncs before it reports what it stored.
+    Deferred,
+}
+
+/// Opens (and migrates) the store the URL names, flushing every commit.
 pub async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
+    open_store_with(url, Flush::EveryCommit).await
+}
+
+/// Opens (and migrates) the store the URL names.
+pub async fn open_store_with(url: &StoreUrl, flush: Flush) -> anyhow::Result<Arc<dyn Store>> {
+    let options = embudo_store_sqlite::SqliteOptions {
+        synchronous: match flush {
+            Flush::EveryCommit => embudo_store_sqlite::Synchronous::Full,
+            Flush::Deferred => embudo_store_sqlite::Synchronous::Normal,
+        },
+        ..embudo_store_sqlite::SqliteOptions::default()
+    };
     let store: Arc<dyn Store> = match url {
         StoreUrl::Sqlite(url) => Arc::new(
-            embudo_store_sqlite::SqliteStore::connect(url)
+            embudo_store_sqlite::SqliteStore::connect_with(url, options)
                 .await
                 .with_context(|| format!("failed to open the SQLite store at {url}"))?,
         ),
