@@ -147,15 +147,21 @@ async fn database_before(path: &Path, last_version: i64) {
     connection.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn rekeying_the_indexes_keeps_identities_events_and_message_ids() {
+/// A store opened (and so migrated to the end) on a [`database_before`] `last_version`, in the
+/// returned directory.
+async fn upgraded_from(last_version: i64) -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("before.db");
-    database_before(&path, 3).await;
-
+    database_before(&path, last_version).await;
     let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn rekeying_the_indexes_keeps_identities_events_and_message_ids() {
+    let (_dir, store) = upgraded_from(3).await;
     let workspace = WorkspaceId(1);
     let user_ids = ["u-1".to_owned()];
     let found = store
@@ -211,13 +217,7 @@ fn event(message_id: &str, name: &str) -> Event {
 
 #[tokio::test]
 async fn moving_the_events_into_blocks_keeps_every_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("before.db");
-    database_before(&path, 4).await;
-
-    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let (_dir, store) = upgraded_from(4).await;
     let workspace = WorkspaceId(1);
     let log = store.read_log(0, 10).await.unwrap();
     let by_profile = store
@@ -258,6 +258,15 @@ async fn moving_the_events_into_blocks_keeps_every_field() {
     store.close().await;
 }
 
+/// A new workspace "tienda" in `store`.
+async fn tienda(store: &SqliteStore) -> WorkspaceId {
+    store
+        .create_workspace("tienda", &[], Timestamp::from_millis(1))
+        .await
+        .unwrap()
+        .id
+}
+
 fn event_named(message_id: &str) -> Event {
     event(message_id, &format!("named after {message_id}"))
 }
@@ -270,11 +279,7 @@ async fn a_seq_taken_again_after_trailing_duplicates_reads_its_own_body() {
     let store = SqliteStore::connect(&format!("sqlite://{}", dir.path().join("e.db").display()))
         .await
         .unwrap();
-    let workspace = store
-        .create_workspace("tienda", &[], Timestamp::from_millis(1))
-        .await
-        .unwrap()
-        .id;
+    let workspace = tienda(&store).await;
     let append = async |ids: &[&str]| {
         let events: Vec<Event> = ids.iter().map(|id| event_named(id)).collect();
         store.append_events(workspace, &events).await.unwrap()
@@ -326,11 +331,7 @@ async fn sync_leaves_every_write_in_the_database_file() {
     let store = SqliteStore::connect_with(&format!("sqlite://{}", path.display()), options)
         .await
         .unwrap();
-    let workspace = store
-        .create_workspace("tienda", &[], Timestamp::from_millis(1))
-        .await
-        .unwrap()
-        .id;
+    let workspace = tienda(&store).await;
     for round in 0..3 {
         let events: Vec<Event> = (0..700)
             .map(|i| event_named(&format!("m-{round}-{i}")))
