@@ -110,18 +110,19 @@ pub async fn import(
         }
         append_time += append_started.elapsed();
     }
-    drop(receiver);
-    let read = reader
-        .await
-        .map_err(|err| ImportError::Thread(err.to_string()))?;
     if mode != Mode::DryRun {
-        // What the summary (or the error) says was stored is durable once it is reported,
-        // also when the store deferred its flushes (see `Store::sync`).
+        // Nothing is stored after this point: what the summary (or the error) says was
+        // stored is durable once it is reported, also when the store deferred its flushes
+        // (see `Store::sync`).
         let synced = embudo.store().sync().await;
         if let (Err(err), None) = (synced, &failure) {
             failure = Some(ImportError::Ingest(err.into()));
         }
     }
+    drop(receiver);
+    let read = reader
+        .await
+        .map_err(|err| ImportError::Thread(err.to_string()))?;
     if let Some(failure) = failure {
         return Err(failure);
     }
