@@ -188,7 +188,6 @@ pub(crate) fn decode_into(
             while !reader.done() {
                 let event = reader
                     .event()
-                    .ok_or_else(|| corrupt(&format!("is cut short in event {seq}")))?
                     .map_err(|why| corrupt(&format!("holds a bad event {seq}: {why}")))?;
                 if wanted(seq) {
                     found.insert(seq, event);
@@ -223,13 +222,11 @@ pub(crate) async fn with_bodies(
     reader: &SqlitePool,
     rows: Vec<EventKey>,
 ) -> StoreResult<Vec<LoggedEvent>> {
-    let (Some(low), Some(high)) = (
-        rows.iter().map(|row| row.0).min(),
-        rows.iter().map(|row| row.0).max(),
-    ) else {
+    let seqs: Vec<i64> = rows.iter().map(|row| row.0).collect();
+    let (Some(&low), Some(&high)) = (seqs.iter().min(), seqs.iter().max()) else {
         return Ok(Vec::new());
     };
-    let blocks: Vec<(i64, Vec<u8>)> = if high - low < 2 * rows.len() as i64 {
+    let blocks: Vec<(i64, Vec<u8>)> = if high - low < 2 * seqs.len() as i64 {
         sqlx::query_as(
             "SELECT first_seq, body FROM event_blocks WHERE first_seq >= \
              (SELECT COALESCE(MAX(first_seq), 0) FROM event_blocks WHERE first_seq <= ?) \
@@ -240,7 +237,6 @@ pub(crate) async fn with_bodies(
         .fetch_all(reader)
         .await
     } else {
-        let seqs: Vec<i64> = rows.iter().map(|row| row.0).collect();
         sqlx::query_as(
             "SELECT first_seq, body FROM event_blocks WHERE first_seq IN \
              (SELECT (SELECT MAX(first_seq) FROM event_blocks WHERE first_seq <= value) \
@@ -251,7 +247,7 @@ pub(crate) async fn with_bodies(
         .await
     }
     .map_err(map_err)?;
-    let wanted: foldhash::HashSet<i64> = rows.iter().map(|row| row.0).collect();
+    let wanted: foldhash::HashSet<i64> = seqs.into_iter().collect();
     let mut found = BTreeMap::new();
     for (first_seq, body) in &blocks {
         decode_into(*first_seq, body, &|seq| wanted.contains(&seq), &mut found)?;
@@ -272,96 +268,87 @@ pub(crate) async fn with_bodies(
         .collect()
 }
 
-/// A reader of records.
+/// A reader of records. Each read fails with why the bytes are not a record, among them
+/// [`CUT_SHORT`] when they end first.
 struct Records<'a> {
     bytes: &'a [u8],
     at: usize,
 }
+
+/// Why a read failed when the bytes ended first.
+const CUT_SHORT: &str = "the bytes end in the middle of it";
 
 impl<'a> Records<'a> {
     fn done(&self) -> bool {
         self.at >= self.bytes.len()
     }
 
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.at.checked_add(n)?;
-        let taken = self.bytes.get(self.at..end)?;
-        self.at = end;
-        Some(taken)
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        Ok(self.slice(N)?.try_into().expect("N bytes"))
     }
 
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    fn slice(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let taken = self
+            .at
+            .checked_add(n)
+            .and_then(|end| self.bytes.get(self.at..end))
+            .ok_or(CUT_SHORT)?;
+        self.at += n;
+        Ok(taken)
     }
 
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    fn u32(&mut self) -> Result<u32, String> {
+        self.take().map(u32::from_le_bytes)
     }
 
-    /// A text, or `Ok(None)` for none; `None` when the bytes end first.
-    fn text(&mut self) -> Option<Result<Option<&'a str>, String>> {
+    /// A text, or `None` for none.
+    fn text(&mut self) -> Result<Option<&'a str>, String> {
         let len = self.u32()?;
         if len == u32::MAX {
-            return Some(Ok(None));
+            return Ok(None);
         }
-        let bytes = self.take(len as usize)?;
-        Some(
-            std::str::from_utf8(bytes)
-                .map(Some)
-                .map_err(|error| error.to_string()),
-        )
+        let bytes = self.slice(len as usize)?;
+        std::str::from_utf8(bytes)
+            .map(Some)
+            .map_err(|error| error.to_string())
     }
 
-    /// The next event; `None` when the bytes end first.
-    fn event(&mut self) -> Option<Result<Event, String>> {
-        let code = self.take(1)?[0];
+    /// A text that must be there.
+    fn required_text(&mut self, what: &str) -> Result<&'a str, String> {
+        self.text()?.ok_or_else(|| format!("{what} is missing"))
+    }
+
+    fn event(&mut self) -> Result<Event, String> {
+        let [code] = self.take()?;
         let mut texts: [Option<String>; 5] = Default::default();
         for slot in &mut texts {
-            match self.text()? {
-                Ok(text) => *slot = text.map(str::to_owned),
-                Err(why) => return Some(Err(why)),
-            }
+            *slot = self.text()?.map(str::to_owned);
         }
-        let timestamp = self.i64()?;
-        let received_at = self.i64()?;
-        let mut values: [Value; 3] = Default::default();
-        for slot in &mut values {
-            match self.value(0)? {
-                Ok(value) => *slot = value,
-                Err(why) => return Some(Err(why)),
-            }
-        }
-        let Some(kind) = code_kind(code) else {
-            return Some(Err(format!("unknown kind code {code}")));
-        };
-        Some(Ok(event(kind, texts, [timestamp, received_at], values)))
+        let timestamp = self.take().map(i64::from_le_bytes)?;
+        let received_at = self.take().map(i64::from_le_bytes)?;
+        let values = [self.value(0)?, self.value(0)?, self.value(0)?];
+        let kind = code_kind(code).ok_or_else(|| format!("unknown kind code {code}"))?;
+        Ok(event(kind, texts, [timestamp, received_at], values))
     }
 
-    /// The next value, `depth` levels down; `None` when the bytes end first.
-    fn value(&mut self, depth: usize) -> Option<Result<Value, String>> {
+    /// The next value, `depth` levels down.
+    fn value(&mut self, depth: usize) -> Result<Value, String> {
         if depth > MAX_DEPTH {
-            return Some(Err(format!("a value nests deeper than {MAX_DEPTH}")));
+            return Err(format!("a value nests deeper than {MAX_DEPTH}"));
         }
-        let tag = self.take(1)?[0];
-        let value = match tag {
+        let [tag] = self.take()?;
+        Ok(match tag {
             tag::NULL => Value::Null,
             tag::FALSE => Value::Bool(false),
             tag::TRUE => Value::Bool(true),
-            tag::NUMBER => Value::Number(f64::from_le_bytes(self.take(8)?.try_into().ok()?)),
-            tag::STRING => match self.text()? {
-                Ok(Some(text)) => Value::String(Text::from(text)),
-                Ok(None) => return Some(Err("a string value is missing".to_owned())),
-                Err(why) => return Some(Err(why)),
-            },
+            tag::NUMBER => Value::Number(self.take().map(f64::from_le_bytes)?),
+            tag::STRING => Value::String(Text::from(self.required_text("a string value")?)),
             tag::LIST => {
                 let len = self.u32()? as usize;
                 // Every item takes a byte at least: a length beyond the bytes left is damage.
                 let mut items = Vec::with_capacity(len.min(self.bytes.len() - self.at));
                 for _ in 0..len {
-                    match self.value(depth + 1)? {
-                        Ok(item) => items.push(item),
-                        Err(why) => return Some(Err(why)),
-                    }
+                    items.push(self.value(depth + 1)?);
                 }
                 Value::List(items)
             }
@@ -369,15 +356,8 @@ impl<'a> Records<'a> {
                 let len = self.u32()? as usize;
                 let mut map = Map::with_capacity(len.min(self.bytes.len() - self.at));
                 for _ in 0..len {
-                    let key = match self.text()? {
-                        Ok(Some(key)) => Text::from(key),
-                        Ok(None) => return Some(Err("a map key is missing".to_owned())),
-                        Err(why) => return Some(Err(why)),
-                    };
-                    let item = match self.value(depth + 1)? {
-                        Ok(item) => item,
-                        Err(why) => return Some(Err(why)),
-                    };
+                    let key = Text::from(self.required_text("a map key")?);
+                    let item = self.value(depth + 1)?;
                     // Written in the map's order: each entry appends.
                     if let Some((key, item)) = map.try_append(key, item) {
                         map.insert(key, item);
@@ -385,9 +365,8 @@ impl<'a> Records<'a> {
                 }
                 Value::Map(map)
             }
-            other => return Some(Err(format!("unknown value tag {other}"))),
-        };
-        Some(Ok(value))
+            other => return Err(format!("unknown value tag {other}")),
+        })
     }
 }
 
