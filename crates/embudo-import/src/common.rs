@@ -206,10 +206,12 @@ fn push_zero_padded(out: &mut String, value: i64, width: usize) {
 /// `value` as `format!("{value:032x}")` writes it: 32 lowercase hexadecimal digits.
 fn push_hex_128(out: &mut String, value: u128) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for shift in (0..32).rev() {
-        let nibble = (value >> (shift * 4)) & 0xf;
-        out.push(char::from(HEX[nibble as usize]));
+    let mut digits = [0u8; 32];
+    for (i, digit) in digits.iter_mut().enumerate() {
+        let nibble = (value >> ((31 - i) * 4)) & 0xf;
+        *digit = HEX[nibble as usize];
     }
+    out.push_str(std::str::from_utf8(&digits).expect("hexadecimal digits are ASCII"));
 }
 
 /// The keys are already hashes: pass them through.

@@ -24,13 +24,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use csv::ByteRecord;
 use embudo_core::{Event, Timestamp, Value};
 
 use crate::common::{
-    Track, email_anonymous_id, id_text, map, number, parse_time, raw_record, string, text,
+    Track, email_anonymous_id, id_text, map, number, parse_time, raw_record, string,
 };
-use crate::read::{CsvConverter, reject, skip};
+use crate::read::{CsvConverter, Row, reject, skip};
 use crate::{Format, ImportError, ImportOptions, OrderField, Output};
 
 const ONLINE_RETAIL: &[(OrderField, &str)] = &[
@@ -336,15 +335,14 @@ fn same_lines(order: &[Line], cancelled: &[Line]) -> bool {
 }
 
 impl CsvConverter for Orders {
-    fn record(&mut self, line: u64, record: &ByteRecord, out: &mut Output) {
+    fn record(&mut self, line: u64, row: Row<'_>, out: &mut Output) {
         let get = |field: OrderField| {
             self.columns[slot(field)]
-                .and_then(|index| record.get(index))
-                .map(text)
+                .and_then(|index| row.field(index))
                 .filter(|value| !value.is_empty())
         };
         let Some(order_id) = get(OrderField::OrderId) else {
-            return reject(out, line, record, "order_id", "is empty");
+            return reject(out, line, row, "order_id", "is empty");
         };
         let existing = self.by_id.get(&*order_id).copied();
         let customer_id = get(OrderField::CustomerId).map(|id| id_text(&id).to_owned());
@@ -357,7 +355,7 @@ impl CsvConverter for Orders {
                 return reject(
                     out,
                     line,
-                    record,
+                    row,
                     "customer_id",
                     "differs from the customer of the order's first row",
                 );
@@ -382,19 +380,19 @@ impl CsvConverter for Orders {
             return reject(
                 out,
                 line,
-                record,
+                row,
                 "placed_at",
                 "is not a date-time (see --date-format)",
             );
         };
         if existing.is_none() && placed_at.is_none() {
-            return reject(out, line, record, "placed_at", "is empty");
+            return reject(out, line, row, "placed_at", "is empty");
         }
         let Ok(cancelled_at) = date(OrderField::CancelledAt) else {
             return reject(
                 out,
                 line,
-                record,
+                row,
                 "cancelled_at",
                 "is not a date-time (see --date-format)",
             );
@@ -404,7 +402,7 @@ impl CsvConverter for Orders {
             None => 1.0,
             Some(text) => match number(&text) {
                 Some(quantity) => quantity,
-                None => return reject(out, line, record, "quantity", "is not a number"),
+                None => return reject(out, line, row, "quantity", "is not a number"),
             },
         };
         let quantity = if cancellation {
@@ -412,14 +410,14 @@ impl CsvConverter for Orders {
                 return reject(
                     out,
                     line,
-                    record,
+                    row,
                     "quantity",
                     "is not negative on a cancellation",
                 );
             }
             -quantity
         } else if quantity <= 0.0 {
-            return reject(out, line, record, "quantity", "is not positive on a sale");
+            return reject(out, line, row, "quantity", "is not positive on a sale");
         } else {
             quantity
         };
@@ -427,13 +425,7 @@ impl CsvConverter for Orders {
             None => 0.0,
             Some(Some(price)) if price >= 0.0 => price,
             Some(_) => {
-                return reject(
-                    out,
-                    line,
-                    record,
-                    "unit_price",
-                    "is not a non-negative number",
-                );
+                return reject(out, line, row, "unit_price", "is not a non-negative number");
             }
         };
         let sku = get(OrderField::Sku).map(|sku| sku.into_owned());
@@ -441,7 +433,7 @@ impl CsvConverter for Orders {
             .map(|id| id.into_owned())
             .or_else(|| sku.clone())
         else {
-            return reject(out, line, record, "product_id", "is empty (and no sku)");
+            return reject(out, line, row, "product_id", "is empty (and no sku)");
         };
         let money = |field: OrderField| -> Result<Option<f64>, &'static str> {
             match get(field) {
@@ -455,7 +447,7 @@ impl CsvConverter for Orders {
         let total = match money(OrderField::Total) {
             Ok(total) => total,
             Err(field) => {
-                return reject(out, line, record, field, "is not a non-negative number");
+                return reject(out, line, row, field, "is not a non-negative number");
             }
         };
         let refunded = match get(OrderField::Refunded) {
@@ -470,7 +462,7 @@ impl CsvConverter for Orders {
                         return reject(
                             out,
                             line,
-                            record,
+                            row,
                             "refunded",
                             "is not an amount or true/false",
                         );
@@ -493,7 +485,7 @@ impl CsvConverter for Orders {
                 return reject(
                     out,
                     line,
-                    record,
+                    row,
                     "currency",
                     "is not a three-letter ISO 4217 code",
                 );
@@ -526,7 +518,7 @@ impl CsvConverter for Orders {
                 self.orders.push(Pending {
                     order_id: order_id.into_owned(),
                     line,
-                    raw: raw_record(record),
+                    raw: raw_record(row.bytes()),
                     customer_id,
                     email,
                     placed_at,

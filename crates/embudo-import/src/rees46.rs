@@ -8,11 +8,10 @@
 //! `userId` is `user_id`; the session is `context.session_id`. The message id is a hash of the
 //! row, with its occurrence number when the same row comes again.
 
-use csv::ByteRecord;
 use embudo_core::{Map, Timestamp, Value};
 
-use crate::common::{Occurrences, Track, map, number, parse_time, put, record_hash, string, text};
-use crate::read::{CsvConverter, reject, skip};
+use crate::common::{Occurrences, Track, map, number, parse_time, put, record_hash, string};
+use crate::read::{CsvConverter, Row, reject, skip};
 use crate::{ImportError, ImportOptions, Output};
 
 const COLUMNS: [&str; 9] = [
@@ -55,11 +54,11 @@ impl Rees46 {
 }
 
 impl CsvConverter for Rees46 {
-    fn record(&mut self, line: u64, record: &ByteRecord, out: &mut Output) {
-        let field = |i: usize| text(record.get(self.index[i]).unwrap_or_default());
+    fn record(&mut self, line: u64, row: Row<'_>, out: &mut Output) {
+        let field = |i: usize| row.field(self.index[i]).unwrap_or_default();
         let event_time = field(0);
         let Some(timestamp) = parse_time(&event_time, None) else {
-            return reject(out, line, record, "event_time", "is not a date-time");
+            return reject(out, line, row, "event_time", "is not a date-time");
         };
         let event_type = field(1);
         let name = match &*event_type {
@@ -71,7 +70,7 @@ impl CsvConverter for Rees46 {
                 return reject(
                     out,
                     line,
-                    record,
+                    row,
                     "event_type",
                     "is not view, cart, remove_from_cart or purchase",
                 );
@@ -88,7 +87,7 @@ impl CsvConverter for Rees46 {
         }
         let product_id = field(2);
         if product_id.is_empty() {
-            return reject(out, line, record, "product_id", "is empty");
+            return reject(out, line, row, "product_id", "is empty");
         }
         let price_text = field(6);
         let price = if price_text.is_empty() {
@@ -97,7 +96,7 @@ impl CsvConverter for Rees46 {
             match number(&price_text) {
                 Some(price) if price >= 0.0 => Some(price),
                 _ => {
-                    return reject(out, line, record, "price", "is not a non-negative number");
+                    return reject(out, line, row, "price", "is not a non-negative number");
                 }
             }
         };
@@ -150,7 +149,7 @@ impl CsvConverter for Rees46 {
         }
         let message_id = self
             .occurrences
-            .message_id("rees46", timestamp, record_hash(record));
+            .message_id("rees46", timestamp, record_hash(row.bytes()));
         let event = Track {
             message_id,
             name,
@@ -162,6 +161,6 @@ impl CsvConverter for Rees46 {
             context,
         }
         .into_event();
-        out.push_event(event, line, || crate::common::raw_record(record));
+        out.push_event(event, line, || crate::common::raw_record(row.bytes()));
     }
 }

@@ -24,10 +24,10 @@ fn options(format: Option<Format>, maps: &[&str]) -> ImportOptions {
     }
 }
 
-fn run(options: &ImportOptions, text: &str) -> Result<(Format, Output), ImportError> {
+fn run(options: &ImportOptions, bytes: &[u8]) -> Result<(Format, Output), ImportError> {
     let progress = Progress::default();
     let mut all = Output::default();
-    let format = convert(text.as_bytes(), options, &progress, &mut |output| {
+    let format = convert(bytes, options, &progress, &mut |output| {
         all.events.extend(output.events);
         all.skipped.extend(output.skipped);
         all.rejected.extend(output.rejected);
@@ -117,7 +117,7 @@ fn render(result: Result<(Format, Output), ImportError>) -> String {
 }
 
 fn check(format: Option<Format>, maps: &[&str], text: &str, expect: &Expect) {
-    expect.assert_eq(&render(run(&options(format, maps), text)));
+    expect.assert_eq(&render(run(&options(format, maps), text.as_bytes())));
 }
 
 #[test]
@@ -148,6 +148,31 @@ event_time,event_type,product_id,category_id,category_code,brand,price,user_id,u
               context={session_id: "8187d148-3c41-46d4-b0c0-9c08cd9dc564"}
         "#]],
     );
+}
+
+/// Fields are trimmed of any white space (also beyond ASCII), and a row that is not UTF-8
+/// keeps its fields with the bad bytes replaced, between rows read as text.
+#[test]
+fn rees46_fields_are_trimmed_and_invalid_utf8_is_replaced() {
+    let file = b"\
+event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session
+2019-10-01 00:00:00 UTC,view, 1 ,2,,\xc2\xa0sony\t,1.00,7,s1
+2019-10-01 00:00:01 UTC,view,1,2,,br\xffand ,1.00,7,s1
+2019-10-01 00:00:02 UTC,view,1,2,,,1.00,7,s1
+";
+    expect![[r#"
+        format rees46
+        track "Product Viewed" id=rees46:1569888000000:a98ae9dc48ef168d19e3da468bfcb636 user=7 anon=- at=2019-10-01T00:00:00.000Z
+          props={brand: "sony", category: "2", category_id: "2", price: 1, product_id: "1"}
+          context={session_id: "s1"}
+        track "Product Viewed" id=rees46:1569888001000:f5d1db1e4d815cfa3f2d87345a1df7a9 user=7 anon=- at=2019-10-01T00:00:01.000Z
+          props={brand: "br�and", category: "2", category_id: "2", price: 1, product_id: "1"}
+          context={session_id: "s1"}
+        track "Product Viewed" id=rees46:1569888002000:c797666329acea200816eb76ea90dd35 user=7 anon=- at=2019-10-01T00:00:02.000Z
+          props={category: "2", category_id: "2", price: 1, product_id: "1"}
+          context={session_id: "s1"}
+    "#]]
+    .assert_eq(&render(run(&options(Some(Format::Rees46), &[]), &file[..])));
 }
 
 #[test]
@@ -188,7 +213,7 @@ event_time,event_type,product_id,category_id,category_code,brand,price,user_id,u
 2019-10-01 00:00:01 UTC,view,1,2,,,1.00,7,s1
 ";
     let ids = |text: &str| -> Vec<String> {
-        let (_, output) = run(&options(None, &[]), text).unwrap();
+        let (_, output) = run(&options(None, &[]), text.as_bytes()).unwrap();
         output
             .events
             .into_iter()
