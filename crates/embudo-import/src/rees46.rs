@@ -2,9 +2,11 @@
 //! `event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session`.
 //!
 //! `view` → `Product Viewed`, `cart` → `Product Added`, `remove_from_cart` → `Product Removed`,
-//! `purchase` → `Order Completed` with one line, its order id derived from session, product and
-//! time. Properties: `product_id`, `category` (`category_code`, else `category_id`),
-//! `category_id`, `brand`, `price`; ids stay strings (the category ids do not fit a float).
+//! `purchase` → `Order Completed` with one line, its order id derived from time, session and
+//! product (`event_time:user_session:product_id`: time first, so that a file in time order adds
+//! its orders at the end of the orders' key instead of at random places in it). Properties:
+//! `product_id`, `category` (`category_code`, else `category_id`), `category_id`, `brand`,
+//! `price`; ids stay strings (the category ids do not fit a float).
 //! `userId` is `user_id`; the session is `context.session_id`. The message id is a hash of the
 //! row, with its occurrence number when the same row comes again.
 
@@ -131,7 +133,7 @@ impl CsvConverter for Rees46 {
             put(
                 &mut order,
                 "order_id",
-                Value::from(format!("{session}:{product_id}:{event_time}")),
+                Value::from(format!("{event_time}:{session}:{product_id}")),
             );
             put(
                 &mut order,

@@ -144,7 +144,7 @@ event_time,event_type,product_id,category_id,category_code,brand,price,user_id,u
               props={brand: "lenovo", category: "computers.notebook", category_id: "2053013558920217191", price: 251.74, product_id: "1307067"}
               context={session_id: "7c90fc70-0e80-4590-96f3-13c02c18c713"}
             track "Order Completed" id=rees46:1569888134000:bf572f1faa4e0addd90e27a3737812b3 user=543272936 anon=- at=2019-10-01T00:02:14.000Z
-              props={order_id: "8187d148-3c41-46d4-b0c0-9c08cd9dc564:1004856:2019-10-01 00:02:14 UTC", products: [{brand: "samsung", category: "electronics.smartphone", category_id: "2053013555631882655", price: 130.76, product_id: "1004856", quantity: 1}], total: 130.76}
+              props={order_id: "2019-10-01 00:02:14 UTC:8187d148-3c41-46d4-b0c0-9c08cd9dc564:1004856", products: [{brand: "samsung", category: "electronics.smartphone", category_id: "2053013555631882655", price: 130.76, product_id: "1004856", quantity: 1}], total: 130.76}
               context={session_id: "8187d148-3c41-46d4-b0c0-9c08cd9dc564"}
         "#]],
     );
