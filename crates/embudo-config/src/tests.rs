@@ -97,8 +97,8 @@ fn audiences_give_fits_from_traits_and_aggregates() {
     let order = Event {
         message_id: "m1".to_owned(),
         kind: EventKind::Track,
-        name: Some("Order Completed".to_owned()),
-        anonymous_id: Some("a".to_owned()),
+        name: Some("Order Completed".into()),
+        anonymous_id: Some("a".into()),
         user_id: None,
         previous_id: None,
         group_id: None,

@@ -46,7 +46,7 @@ struct Profile {
 fn apply(profile: &mut Profile, event: &Event, rules: &PageRules, model: &PhaseModel) {
     let action = event
         .action(rules)
-        .unwrap_or_else(|_| Action::Other(event.name.clone().unwrap_or_default()));
+        .unwrap_or_else(|_| Action::Other(event.name.as_deref().unwrap_or_default().to_owned()));
     profile.state.apply(event, &action, model);
     profile.aggregates.apply(event, &action);
     profile.last_seen = profile.last_seen.max(event.timestamp);
@@ -333,7 +333,7 @@ fn base(index: usize, n: usize, kind: EventKind, at: Timestamp) -> Event {
         message_id: format!("m{index}-{n}"),
         kind,
         name: None,
-        anonymous_id: Some(format!("a{index}")),
+        anonymous_id: Some(format!("a{index}").into()),
         user_id: None,
         previous_id: None,
         group_id: None,
@@ -353,7 +353,7 @@ fn page(index: usize, n: usize, at: Timestamp, path: &str) -> Event {
 
 fn track(index: usize, n: usize, at: Timestamp, name: &str, properties: Value) -> Event {
     let mut event = base(index, n, EventKind::Track, at);
-    event.name = Some(name.to_owned());
+    event.name = Some(name.into());
     event.properties = properties;
     event
 }

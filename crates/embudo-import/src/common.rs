@@ -5,7 +5,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use csv::ByteRecord;
-use embudo_core::{Event, EventKind, Map, Timestamp, Value};
+use embudo_core::{Event, EventKind, Map, Text, Timestamp, Value};
 
 /// A CSV field as trimmed text; invalid UTF-8 is replaced.
 pub(crate) fn text(field: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -107,8 +107,8 @@ pub(crate) fn string(text: &str) -> Value {
 pub(crate) struct Track {
     pub(crate) message_id: String,
     pub(crate) name: &'static str,
-    pub(crate) user_id: Option<String>,
-    pub(crate) anonymous_id: Option<String>,
+    pub(crate) user_id: Option<Text>,
+    pub(crate) anonymous_id: Option<Text>,
     pub(crate) timestamp: Timestamp,
     pub(crate) received_at: Timestamp,
     pub(crate) properties: Map,
@@ -120,7 +120,7 @@ impl Track {
         Event {
             message_id: self.message_id,
             kind: EventKind::Track,
-            name: Some(self.name.to_owned()),
+            name: Some(Text::from(self.name)),
             anonymous_id: self.anonymous_id,
             user_id: self.user_id,
             previous_id: None,

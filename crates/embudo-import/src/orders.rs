@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use embudo_core::{Event, Timestamp, Value};
+use embudo_core::{Event, Text, Timestamp, Value};
 
 use crate::common::{
     Track, email_anonymous_id, id_text, map, number, parse_time, raw_record, string,
@@ -177,13 +177,13 @@ impl Orders {
             context.insert("traits".into(), Value::Map(traits));
         }
         let anonymous_id = match (&order.customer_id, &order.email) {
-            (None, Some(email)) => Some(email_anonymous_id(email)),
+            (None, Some(email)) => Some(Text::from(email_anonymous_id(email))),
             _ => None,
         };
         Track {
             message_id,
             name,
-            user_id: order.customer_id.clone(),
+            user_id: order.customer_id.as_deref().map(Text::from),
             anonymous_id,
             timestamp: order.placed_at,
             received_at: self.received_at,

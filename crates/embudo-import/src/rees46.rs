@@ -10,7 +10,7 @@
 //! `userId` is `user_id`; the session is `context.session_id`. The message id is a hash of the
 //! row, with its occurrence number when the same row comes again.
 
-use embudo_core::{Map, Timestamp, Value};
+use embudo_core::{Map, Text, Timestamp, Value};
 
 use crate::common::{Occurrences, Track, map, number, parse_time, put, record_hash, string};
 use crate::read::{CsvConverter, Row, reject, skip};
@@ -155,7 +155,7 @@ impl CsvConverter for Rees46 {
         let event = Track {
             message_id,
             name,
-            user_id: Some(user_id.into_owned()),
+            user_id: Some(Text::from(&*user_id)),
             anonymous_id: None,
             timestamp,
             received_at: self.received_at,

@@ -5,7 +5,7 @@
 //! by message: the good ones become [`Event`]s, every bad one becomes a [`Rejection`] naming its
 //! index, field and reason. Nothing good is dropped because of a bad neighbour.
 
-use embudo_core::{Event, EventKind, Map, Timestamp, Value};
+use embudo_core::{Event, EventKind, Map, Text, Timestamp, Value};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
@@ -353,11 +353,11 @@ fn parse_message(
     Ok(Event {
         message_id,
         kind,
-        name,
-        anonymous_id,
-        user_id,
-        previous_id,
-        group_id,
+        name: name.map(Text::from),
+        anonymous_id: anonymous_id.map(Text::from),
+        user_id: user_id.map(Text::from),
+        previous_id: previous_id.map(Text::from),
+        group_id: group_id.map(Text::from),
         timestamp,
         received_at,
         properties,

@@ -291,6 +291,9 @@ impl Embudo {
     }
 }
 
+/// Room for the stored text of a usual engine state (most are 200 to 400 bytes).
+const STATE_CAPACITY: usize = 512;
+
 /// What the service keeps in a profile's opaque `state` column (JSON): the engine's state.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct EngineState {
@@ -317,6 +320,17 @@ impl EngineState {
     /// Reads a stored state.
     pub fn read(text: &str) -> serde_json::Result<EngineState> {
         serde_json::from_str(text)
+    }
+
+    /// The stored text. Written into room for a usual state at once: growing from
+    /// `serde_json::to_string`'s 128 bytes copied most states twice.
+    pub fn write(&self) -> String {
+        let mut text = Vec::with_capacity(STATE_CAPACITY);
+        match serde_json::to_writer(&mut text, self) {
+            // serde_json writes UTF-8.
+            Ok(()) => String::from_utf8(text).unwrap_or_else(|_| "{}".to_owned()),
+            Err(_) => "{}".to_owned(),
+        }
     }
 }
 
@@ -691,7 +705,7 @@ impl WorkspaceWork {
             Err(err) => {
                 tracing::warn!(seq = logged.seq, error = %err, "order event could not be read; counted as a plain event");
                 outcome.bad_orders += 1;
-                Action::Other(event.name.clone().unwrap_or_default())
+                Action::Other(event.name.as_deref().unwrap_or_default().to_owned())
             }
         };
         let settings = &embudo.inner.settings;
@@ -844,13 +858,13 @@ impl WorkspaceWork {
         if let Some(anonymous) = &event.anonymous_id
             && link(IdentityKind::Anonymous, anonymous, &mut self.identities)
         {
-            profile.anonymous_ids.push(anonymous.clone());
+            profile.anonymous_ids.push(anonymous.to_string());
         }
         if let Some(user) = &event.user_id
             && profile.user_id.as_deref().is_none_or(|known| known == user)
             && link(IdentityKind::User, user, &mut self.identities)
         {
-            profile.user_id = Some(user.clone());
+            profile.user_id = Some(user.to_string());
         }
         if let Some(email) = email
             && link(IdentityKind::Email, email, &mut self.identities)
@@ -918,12 +932,12 @@ impl WorkspaceWork {
                 );
                 record.summary = summary_of(&after, &record.summary);
                 scores.fill(&mut record.summary);
-                record.state = serde_json::to_string(&EngineState {
+                record.state = EngineState {
                     phase: Some(engine.state),
                     questions: engine.questions,
                     scores: (scores != Scores::default()).then_some(scores),
-                })
-                .unwrap_or_else(|_| "{}".to_owned());
+                }
+                .write();
             }
             batch.profiles.push(record);
         }

@@ -549,13 +549,13 @@ fn question_event<const N: usize>(
     now: Timestamp,
 ) -> Event {
     let (anonymous_id, user_id) = match person {
-        Person::Anonymous(_) => (Some(value.to_owned()), None),
-        Person::User(_) => (None, Some(value.to_owned())),
+        Person::Anonymous(_) => (Some(embudo_core::Text::from(value)), None),
+        Person::User(_) => (None, Some(embudo_core::Text::from(value))),
     };
     Event {
         message_id,
         kind: EventKind::Track,
-        name: Some(name.to_owned()),
+        name: Some(embudo_core::Text::from(name)),
         anonymous_id,
         user_id,
         previous_id: None,

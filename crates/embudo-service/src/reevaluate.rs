@@ -220,12 +220,12 @@ fn reevaluate(
     );
     record.summary = summary_of(&after, &record.summary);
     scores.fill(&mut record.summary);
-    record.state = serde_json::to_string(&EngineState {
+    record.state = EngineState {
         phase: Some(state),
         questions,
         scores: (scores != Scores::default()).then_some(scores),
-    })
-    .unwrap_or_else(|_| "{}".to_owned());
+    }
+    .write();
     record.updated_at = now;
     Some(record)
 }

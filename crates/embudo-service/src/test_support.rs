@@ -26,8 +26,8 @@ pub(crate) fn track_event(
     Event {
         message_id,
         kind: EventKind::Track,
-        name: Some(name.to_owned()),
-        anonymous_id: Some(person.to_owned()),
+        name: Some(name.into()),
+        anonymous_id: Some(person.into()),
         user_id: None,
         previous_id: None,
         group_id: None,

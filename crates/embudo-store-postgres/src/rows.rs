@@ -1,6 +1,6 @@
 //! Decoding rows into the store's record types.
 
-use embudo_core::{Event, EventKind, Timestamp};
+use embudo_core::{Event, EventKind, Text, Timestamp};
 use embudo_store::json;
 use embudo_store::{
     ConflictRecord, KeyKind, KeyRecord, LoggedEvent, ModelInfo, ModelRecord, OrderRecord,
@@ -70,11 +70,11 @@ pub(crate) fn logged_event(row: &PgRow) -> StoreResult<LoggedEvent> {
         event: Event {
             message_id: get(row, 2)?,
             kind,
-            name: get(row, 4)?,
-            anonymous_id: get(row, 5)?,
-            user_id: get(row, 6)?,
-            previous_id: get(row, 7)?,
-            group_id: get(row, 8)?,
+            name: get::<Option<String>>(row, 4)?.map(Text::from),
+            anonymous_id: get::<Option<String>>(row, 5)?.map(Text::from),
+            user_id: get::<Option<String>>(row, 6)?.map(Text::from),
+            previous_id: get::<Option<String>>(row, 7)?.map(Text::from),
+            group_id: get::<Option<String>>(row, 8)?.map(Text::from),
             timestamp: millis(row, 9)?,
             received_at: millis(row, 10)?,
             properties: json::value_from_json(get(row, 11)?)?,

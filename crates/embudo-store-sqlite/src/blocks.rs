@@ -320,9 +320,9 @@ impl<'a> Records<'a> {
 
     fn event(&mut self) -> Result<Event, String> {
         let [code] = self.take()?;
-        let mut texts: [Option<String>; 5] = Default::default();
+        let mut texts: [Option<Text>; 5] = Default::default();
         for slot in &mut texts {
-            *slot = self.text()?.map(str::to_owned);
+            *slot = self.text()?.map(Text::from);
         }
         let timestamp = self.take().map(i64::from_le_bytes)?;
         let received_at = self.take().map(i64::from_le_bytes)?;
@@ -373,7 +373,7 @@ impl<'a> Records<'a> {
 /// An event from its parts (its message id is the row's).
 fn event(
     kind: EventKind,
-    [name, anonymous_id, user_id, previous_id, group_id]: [Option<String>; 5],
+    [name, anonymous_id, user_id, previous_id, group_id]: [Option<Text>; 5],
     [timestamp, received_at]: [i64; 2],
     [properties, traits, context]: [Value; 3],
 ) -> Event {
@@ -415,7 +415,7 @@ fn migrated(block: &[u8]) -> Result<Event, String> {
         .and_then(EventKind::parse)
         .ok_or_else(|| format!("unknown kind {kind}"))?;
     let text = |field: Json| match field {
-        Json::String(text) => Ok(Some(text)),
+        Json::String(text) => Ok(Some(Text::from(text))),
         Json::Null => Ok(None),
         other => Err(format!("{other} is not a text")),
     };
@@ -466,11 +466,11 @@ mod tests {
         Event {
             message_id: String::new(),
             kind: EventKind::ALL[i as usize % EventKind::ALL.len()],
-            name: (i % 2 == 0).then(|| "Product Viewed".to_owned()),
-            anonymous_id: Some(format!("anon-{i}")),
-            user_id: (i % 3 == 0).then(|| format!("user-{i}")),
+            name: (i % 2 == 0).then(|| "Product Viewed".into()),
+            anonymous_id: Some(format!("anon-{i}").into()),
+            user_id: (i % 3 == 0).then(|| format!("user-{i}").into()),
             previous_id: None,
-            group_id: (i == 4).then(|| "ñandú".to_owned()),
+            group_id: (i == 4).then(|| "ñandú".into()),
             timestamp: Timestamp::from_millis(1_700_000_000_000 + i),
             received_at: Timestamp::from_millis(-5 + i),
             properties: Value::Map(properties),
@@ -596,7 +596,12 @@ mod tests {
             [any_value(), any_value(), any_value()],
         )
             .prop_map(|(code, texts, timestamp, received_at, values)| {
-                let texts: [Option<String>; 5] = texts.try_into().expect("five texts");
+                let texts: [Option<Text>; 5] = texts
+                    .into_iter()
+                    .map(|text| text.map(Text::from))
+                    .collect::<Vec<_>>()
+                    .try_into()
+                    .expect("five texts");
                 event(
                     EventKind::ALL[code],
                     texts,

@@ -202,8 +202,8 @@ fn event(message_id: &str, name: &str) -> Event {
     Event {
         message_id: message_id.to_owned(),
         kind: EventKind::Track,
-        name: Some(name.to_owned()),
-        anonymous_id: Some("a-1".to_owned()),
+        name: Some(name.into()),
+        anonymous_id: Some("a-1".into()),
         user_id: None,
         previous_id: None,
         group_id: None,

@@ -187,8 +187,8 @@ pub fn track(message_id: &str, name: &str, anonymous_id: Option<&str>, at: i64) 
     Event {
         message_id: message_id.to_owned(),
         kind: EventKind::Track,
-        name: Some(name.to_owned()),
-        anonymous_id: anonymous_id.map(str::to_owned),
+        name: Some(name.into()),
+        anonymous_id: anonymous_id.map(Into::into),
         user_id: None,
         previous_id: None,
         group_id: None,

@@ -6,8 +6,8 @@ fn event(message_id: &str) -> Event {
     Event {
         message_id: message_id.to_owned(),
         kind: EventKind::Track,
-        name: Some("Product Viewed".to_owned()),
-        anonymous_id: Some("a1".to_owned()),
+        name: Some("Product Viewed".into()),
+        anonymous_id: Some("a1".into()),
         user_id: None,
         previous_id: None,
         group_id: None,
@@ -25,7 +25,7 @@ fn validation_names_the_field() {
     let empty = validate_event(&event("")).unwrap_err();
     assert_eq!(empty.to_string(), "invalid data: messageId is empty");
     let mut nul = event("m1");
-    nul.user_id = Some("u\0".to_owned());
+    nul.user_id = Some("u\0".into());
     let error = validate_event(&nul).unwrap_err();
     assert!(matches!(error, StoreError::Invalid(_)));
     assert_eq!(

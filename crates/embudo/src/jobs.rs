@@ -230,8 +230,8 @@ mod tests {
         Event {
             message_id: message_id.to_owned(),
             kind: EventKind::Track,
-            name: Some("Product Viewed".to_owned()),
-            anonymous_id: Some("anon".to_owned()),
+            name: Some("Product Viewed".into()),
+            anonymous_id: Some("anon".into()),
             user_id: None,
             previous_id: None,
             group_id: None,

@@ -16,8 +16,8 @@ fn track(name: &str, properties: Value) -> Event {
     Event {
         message_id: "m1".to_owned(),
         kind: EventKind::Track,
-        name: Some(name.to_owned()),
-        anonymous_id: Some("a1".to_owned()),
+        name: Some(name.into()),
+        anonymous_id: Some("a1".into()),
         user_id: None,
         previous_id: None,
         group_id: None,

@@ -53,8 +53,8 @@ fn event(
     Event {
         message_id: format!("m{}", at.as_millis()),
         kind,
-        name: name.map(str::to_owned),
-        anonymous_id: Some("anon".to_owned()),
+        name: name.map(Into::into),
+        anonymous_id: Some("anon".into()),
         user_id: None,
         previous_id: None,
         group_id: None,

@@ -125,9 +125,9 @@ fn event(row: &Row, index: usize) -> Event {
     Event {
         message_id: format!("rees46-{index}"),
         kind: EventKind::Track,
-        name: Some(name.to_owned()),
+        name: Some(name.into()),
         anonymous_id: None,
-        user_id: Some(row.user_id.clone()),
+        user_id: Some(row.user_id.as_str().into()),
         previous_id: None,
         group_id: None,
         timestamp: row.at,

@@ -158,7 +158,7 @@ fn base_event(session: usize, n: usize, kind: EventKind, at: Timestamp) -> Event
         message_id: format!("s{session}-{n}"),
         kind,
         name: None,
-        anonymous_id: Some(format!("session-{session}")),
+        anonymous_id: Some(format!("session-{session}").into()),
         user_id: None,
         previous_id: None,
         group_id: None,
@@ -180,7 +180,7 @@ pub(crate) fn session_events(index: usize, session: &Session, use_page_values: b
                     properties: Value,
                     step_secs: f64| {
         let mut event = base_event(index, events.len(), kind, at);
-        event.name = name.map(str::to_owned);
+        event.name = name.map(Into::into);
         event.properties = properties;
         events.push(event);
         at = at.plus_millis((step_secs.max(1.0) * 1000.0) as i64);

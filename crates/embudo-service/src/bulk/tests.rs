@@ -25,8 +25,8 @@ fn identify(id: &str, anonymous: Option<&str>, user: &str, minutes: i64) -> Even
     Event {
         kind: EventKind::Identify,
         name: None,
-        anonymous_id: anonymous.map(str::to_owned),
-        user_id: Some(user.to_owned()),
+        anonymous_id: anonymous.map(Into::into),
+        user_id: Some(user.into()),
         traits: Value::Map(traits),
         ..track(id, "-", minutes, "-", &[])
     }

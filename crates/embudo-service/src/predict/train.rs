@@ -226,9 +226,9 @@ impl Embudo {
                 let Some(profile) = logged.profile_id else {
                     continue;
                 };
-                let action = event
-                    .action(&settings.page_rules)
-                    .unwrap_or_else(|_| Action::Other(event.name.clone().unwrap_or_default()));
+                let action = event.action(&settings.page_rules).unwrap_or_else(|_| {
+                    Action::Other(event.name.as_deref().unwrap_or_default().to_owned())
+                });
                 let (state, aggregates) = people.entry(profile).or_default();
                 state.apply(event, &action, &settings.phase_model);
                 aggregates.apply(event, &action);

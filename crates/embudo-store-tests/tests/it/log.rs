@@ -111,7 +111,7 @@ async fn bad_data_is_rejected_with_a_clear_error_and_the_good_data_is_kept() {
 
         let next = track("good-2", "Product Viewed", Some("a-1"), 11);
         let mut bad = track("bad-1", "Product Viewed", Some("a-1"), 12);
-        bad.user_id = Some("user\0".to_owned());
+        bad.user_id = Some("user\0".into());
         let error = store
             .append_events(ws, &[next.clone(), bad])
             .await
