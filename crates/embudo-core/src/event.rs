@@ -144,17 +144,36 @@ pub struct ProductRef {
 }
 
 impl ProductRef {
+    /// The product of `properties`: its id from `product_id`, else `sku`, else `id`.
+    ///
+    /// One pass over the properties, each key matched against the six wanted: looking each
+    /// up on its own compared every key of the map some five times per event.
     pub fn from_properties(properties: &Value) -> ProductRef {
-        ProductRef {
-            product_id: properties
-                .get("product_id")
-                .and_then(Value::as_id_text)
-                .or_else(|| properties.get("sku").and_then(Value::as_id_text))
-                .or_else(|| properties.get("id").and_then(Value::as_id_text)),
-            category: properties.str_field("category").map(Text::from),
-            brand: properties.str_field("brand").map(Text::from),
-            price: properties.get("price").and_then(Value::as_f64),
+        let Value::Map(map) = properties else {
+            return ProductRef::default();
+        };
+        let text = |value: &Value| {
+            value
+                .as_str()
+                .map(str::trim)
+                .filter(|text| !text.is_empty())
+                .map(Text::from)
+        };
+        let mut ids: [Option<&Value>; 3] = [None; 3];
+        let mut product = ProductRef::default();
+        for (key, value) in map.iter() {
+            match key.as_str() {
+                "product_id" => ids[0] = Some(value),
+                "sku" => ids[1] = Some(value),
+                "id" => ids[2] = Some(value),
+                "category" => product.category = text(value),
+                "brand" => product.brand = text(value),
+                "price" => product.price = value.as_f64(),
+                _ => {}
+            }
         }
+        product.product_id = ids.into_iter().flatten().find_map(Value::as_id_text);
+        product
     }
 }
 

@@ -161,3 +161,38 @@ fn email_clicks_on_product_content_are_told_apart() {
     assert!(click("https://tienda.es/comparativa/a-vs-b"));
     assert!(!click("https://tienda.es/blog/x"));
 }
+
+#[test]
+fn a_product_is_read_from_its_properties_with_its_id_by_precedence() {
+    let product = |pairs: &[(&str, Value)]| ProductRef::from_properties(&map(pairs));
+    let full = product(&[
+        ("brand", Value::from(" acme ")),
+        ("category", Value::from("zapatillas")),
+        ("id", Value::from("i-1")),
+        ("price", Value::from("19.5")),
+        ("product_id", Value::Number(7.0)),
+        ("sku", Value::from("s-1")),
+    ]);
+    assert_eq!(
+        full,
+        ProductRef {
+            product_id: Some("7".into()),
+            category: Some("zapatillas".into()),
+            brand: Some("acme".into()),
+            price: Some(19.5),
+        }
+    );
+    // An empty product id gives way to the sku, and the sku to the id; blank texts are none.
+    let fallback = product(&[
+        ("brand", Value::from("  ")),
+        ("id", Value::from("i-1")),
+        ("product_id", Value::from("")),
+        ("sku", Value::from("s-1")),
+    ]);
+    assert_eq!(fallback.product_id.as_deref(), Some("s-1"));
+    assert_eq!(fallback.brand, None);
+    let by_id = product(&[("id", Value::from("i-1")), ("price", Value::from("gratis"))]);
+    assert_eq!(by_id.product_id.as_deref(), Some("i-1"));
+    assert_eq!(by_id.price, None);
+    assert_eq!(ProductRef::from_properties(&Value::Null), ProductRef::default());
+}
