@@ -194,5 +194,8 @@ fn a_product_is_read_from_its_properties_with_its_id_by_precedence() {
     let by_id = product(&[("id", Value::from("i-1")), ("price", Value::from("gratis"))]);
     assert_eq!(by_id.product_id.as_deref(), Some("i-1"));
     assert_eq!(by_id.price, None);
-    assert_eq!(ProductRef::from_properties(&Value::Null), ProductRef::default());
+    assert_eq!(
+        ProductRef::from_properties(&Value::Null),
+        ProductRef::default()
+    );
 }
