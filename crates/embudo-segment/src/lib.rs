@@ -214,7 +214,8 @@ fn parse_message(
 ) -> Result<Event, Rejection> {
     let message_id = match map.get("messageId") {
         None | Some(serde_json::Value::Null) => derived_message_id(raw),
-        Some(value) => id_value(value)
+        Some(value) => id_text(value)
+            .map(String::from)
             .ok_or_else(|| reject(None, "messageId", "must be a non-empty string".to_owned()))?,
     };
     let mid = Some(message_id.as_str());
@@ -231,10 +232,10 @@ fn parse_message(
             None => return Err(reject(mid, "type", "is required in a batch".to_owned())),
         },
     };
-    let id_field = |map: &JsonMap, field: &str| -> Result<Option<String>, Rejection> {
+    let id_field = |map: &JsonMap, field: &str| -> Result<Option<Text>, Rejection> {
         match map.get(field) {
             None | Some(serde_json::Value::Null) => Ok(None),
-            Some(value) => match id_value(value) {
+            Some(value) => match id_text(value) {
                 Some(id) if id.chars().count() <= MAX_ID_CHARS => Ok(Some(id)),
                 Some(_) => Err(reject(
                     mid,
@@ -288,7 +289,7 @@ fn parse_message(
                         format!("is longer than {MAX_ID_CHARS} characters"),
                     ));
                 }
-                Some(name.trim().to_owned())
+                Some(Text::from(name.trim()))
             }
             Some(serde_json::Value::String(_)) | None | Some(serde_json::Value::Null) => {
                 return Err(reject(
@@ -300,7 +301,7 @@ fn parse_message(
             Some(_) => return Err(reject(mid, "event", "must be a string".to_owned())),
         },
         EventKind::Page | EventKind::Screen => match map.get("name") {
-            Some(serde_json::Value::String(name)) => Some(name.clone()),
+            Some(serde_json::Value::String(name)) => Some(Text::from(name.as_str())),
             None | Some(serde_json::Value::Null) => None,
             Some(_) => return Err(reject(mid, "name", "must be a string".to_owned())),
         },
@@ -353,11 +354,11 @@ fn parse_message(
     Ok(Event {
         message_id,
         kind,
-        name: name.map(Text::from),
-        anonymous_id: anonymous_id.map(Text::from),
-        user_id: user_id.map(Text::from),
-        previous_id: previous_id.map(Text::from),
-        group_id: group_id.map(Text::from),
+        name,
+        anonymous_id,
+        user_id,
+        previous_id,
+        group_id,
         timestamp,
         received_at,
         properties,
@@ -385,10 +386,12 @@ pub fn corrected_timestamp(
     corrected.min(received_at)
 }
 
-fn id_value(value: &serde_json::Value) -> Option<String> {
+/// An id: a non-empty string, trimmed, or a number. A [`Text`]: an id of up to 24 bytes (most
+/// user ids) needs no allocation.
+fn id_text(value: &serde_json::Value) -> Option<Text> {
     match value {
-        serde_json::Value::String(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
-        serde_json::Value::Number(number) => Some(number.to_string()),
+        serde_json::Value::String(text) if !text.trim().is_empty() => Some(Text::from(text.trim())),
+        serde_json::Value::Number(number) => Some(Text::from(number.to_string())),
         _ => None,
     }
 }
