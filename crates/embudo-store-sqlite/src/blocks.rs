@@ -83,6 +83,17 @@ fn code_kind(code: u8) -> Option<EventKind> {
         .find(|kind| kind_code(*kind) == code)
 }
 
+/// An event's texts in the order a record holds them (and [`event`] takes them).
+fn texts(event: &Event) -> [&Option<Text>; 5] {
+    [
+        &event.name,
+        &event.anonymous_id,
+        &event.user_id,
+        &event.previous_id,
+        &event.group_id,
+    ]
+}
+
 /// Encodes `events` (at most [`BLOCK_EVENTS`]) as one block of compact records.
 pub(crate) fn encode(events: &[Event]) -> Vec<u8> {
     let mut writer = CompactWriter {
@@ -125,13 +136,7 @@ struct CompactWriter<'a> {
 impl<'a> CompactWriter<'a> {
     fn event(&mut self, event: &'a Event) {
         self.out.push(kind_code(event.kind));
-        for text in [
-            &event.name,
-            &event.anonymous_id,
-            &event.user_id,
-            &event.previous_id,
-            &event.group_id,
-        ] {
+        for text in texts(event) {
             match text {
                 Some(text) => {
                     put_varint(&mut self.out, text.len() as u64 + 1);
@@ -231,13 +236,7 @@ fn encode_records(events: &[Event]) -> Vec<u8> {
     let mut records = Vec::with_capacity(events.len() * 256);
     for event in events {
         records.push(kind_code(event.kind));
-        for text in [
-            &event.name,
-            &event.anonymous_id,
-            &event.user_id,
-            &event.previous_id,
-            &event.group_id,
-        ] {
+        for text in texts(event) {
             match text {
                 Some(text) => put_text(&mut records, text),
                 None => records.extend_from_slice(&u32::MAX.to_le_bytes()),
