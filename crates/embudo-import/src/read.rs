@@ -1,10 +1,9 @@
 //! Reading a file: format detection from the first line, then line by line (Segment) or record
 //! by record (CSV formats), handing out batches of events.
 
+use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::atomic::Ordering;
-
-use std::borrow::Cow;
 
 use csv::{ByteRecord, StringRecord};
 
