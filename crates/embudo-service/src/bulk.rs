@@ -63,6 +63,9 @@ pub struct BulkLoad<'a> {
     step: usize,
     ids: IdBlock,
     in_flight: Option<InFlight>,
+    /// The batch stored last, freed once the next one is on its way to the writer: freeing a
+    /// batch's events takes the processing task some 10 ms, which the writer spent waiting.
+    retired: Option<(Arc<ProcessingBatch>, Arc<Vec<Event>>)>,
     /// The last batch found stored events: the next goes the ordinary way too.
     ordinary_next: bool,
 }
@@ -77,6 +80,7 @@ impl Embudo {
             step: step.max(1),
             ids: IdBlock::default(),
             in_flight: None,
+            retired: None,
             ordinary_next: false,
         }
     }
@@ -164,6 +168,7 @@ impl BulkLoad<'_> {
             rejected,
             processed,
         });
+        self.retired = None;
         Ok(loaded)
     }
 
@@ -193,6 +198,7 @@ impl BulkLoad<'_> {
                     rejected: in_flight.rejected,
                 };
                 loaded.add(receipt, in_flight.processed);
+                self.retired = Some((in_flight.batch, in_flight.events));
                 return Ok((loaded, true));
             }
             Err(StoreError::Conflict(reason)) => {
