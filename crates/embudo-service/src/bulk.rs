@@ -137,9 +137,11 @@ impl BulkLoad<'_> {
             .compute_step(cursor, &log, overlay.as_ref(), &mut self.ids)
             .await;
         drop(overlay);
+        // Unwrapped before waiting for the batch in flight: once it is stored, the writer waits
+        // for this one.
+        let events: Vec<Event> = log.into_iter().map(|logged| logged.event).collect();
         let (settled, as_computed) = self.settle().await?;
         loaded.add(settled.receipt, settled.processed);
-        let events: Vec<Event> = log.into_iter().map(|logged| logged.event).collect();
         if !as_computed {
             // The batch in flight was not stored as computed, and this one was computed on top
             // of it.
