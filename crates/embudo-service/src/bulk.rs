@@ -63,8 +63,9 @@ pub struct BulkLoad<'a> {
     step: usize,
     ids: IdBlock,
     in_flight: Option<InFlight>,
-    /// The batch stored last, freed once the next one is on its way to the writer: freeing a
-    /// batch's events takes the processing task some 10 ms, which the writer spent waiting.
+    /// The batch stored last, freed once the next one is on its way to the writer (or when
+    /// the load ends): freeing a batch's events takes the processing task some 10 ms, which
+    /// the writer spent waiting when it came first.
     retired: Option<(Arc<ProcessingBatch>, Arc<Vec<Event>>)>,
     /// The last batch found stored events: the next goes the ordinary way too.
     ordinary_next: bool,
