@@ -128,8 +128,8 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
         Command::Import { workspace, args } => {
             // The import syncs the store before it reports (`embudo_import::import`): its
             // batches need not each wait for the disk.
-            let store = startup::open_store_with(&settings.store, startup::Flush::Deferred).await?;
-            let embudo = Embudo::new(store, Arc::new(SystemClock), service_settings);
+            let embudo =
+                service_with(&settings, service_settings, startup::Flush::Deferred).await?;
             let workspace = find_workspace(&embudo, &workspace).await?;
             crate::import::run(&args, &embudo, workspace).await
         }
@@ -173,7 +173,15 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
 
 /// The service over the store `settings` names, with the config file's engine settings.
 async fn service(settings: &Settings, service_settings: ServiceSettings) -> anyhow::Result<Embudo> {
-    let store = startup::open_store(&settings.store).await?;
+    service_with(settings, service_settings, startup::Flush::EveryCommit).await
+}
+
+async fn service_with(
+    settings: &Settings,
+    service_settings: ServiceSettings,
+    flush: startup::Flush,
+) -> anyhow::Result<Embudo> {
+    let store = startup::open_store_with(&settings.store, flush).await?;
     Ok(Embudo::new(store, Arc::new(SystemClock), service_settings))
 }
 
