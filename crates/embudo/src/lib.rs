@@ -2,6 +2,7 @@
 //! root (which store, which server, which background tasks). It exists so that black-box tests
 //! drive the same code paths as `main`.
 
+pub mod allocator;
 pub mod bench;
 pub mod classify;
 pub mod cli;

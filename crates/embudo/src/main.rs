@@ -12,6 +12,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = embudo::cli::Cli::parse();
+    if matches!(cli.command, embudo::cli::Command::Import { .. }) {
+        embudo::allocator::reexec_with_batch_settings();
+    }
     match embudo::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
