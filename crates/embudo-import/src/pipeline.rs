@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use embudo_core::Event;
 use embudo_service::Embudo;
 use embudo_service::bulk::Loaded;
 use embudo_store::WorkspaceId;
@@ -57,10 +58,13 @@ pub async fn import(
     let started = Instant::now();
     let file = File::open(path)?;
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Output>(CHANNEL_BATCHES);
+    // Stored batches' events go back to the reading thread, which allocated them, to be freed
+    // there (see `BulkLoad::take_spent`).
+    let (spent_sender, spent) = std::sync::mpsc::channel::<Vec<Event>>();
     let reader_options = options.clone();
     let reader_progress = Arc::clone(&progress);
     let reader = tokio::task::spawn_blocking(move || {
-        read_file(file, &reader_options, &reader_progress, &sender)
+        read_file(file, &reader_options, &reader_progress, &sender, &spent)
     });
     let mut summary = Summary::default();
     let mut append_time = Duration::ZERO;
@@ -83,7 +87,14 @@ pub async fn import(
         }
         let append_started = Instant::now();
         let result = match &mut loader {
-            Some(loader) => loader.push(output.events).await,
+            Some(loader) => {
+                let loaded = loader.push(output.events).await;
+                if let Some(events) = loader.take_spent() {
+                    // A reader that has finished frees nothing more: these drop here.
+                    let _ = spent_sender.send(events);
+                }
+                loaded
+            }
             None => embudo
                 .ingest(workspace, &output.events)
                 .await
@@ -163,6 +174,7 @@ fn read_file(
     options: &ImportOptions,
     progress: &Progress,
     sender: &tokio::sync::mpsc::Sender<Output>,
+    spent: &std::sync::mpsc::Receiver<Vec<Event>>,
 ) -> Result<(Format, Duration), ImportError> {
     let started = Instant::now();
     let mut waited = Duration::ZERO;
@@ -173,6 +185,9 @@ fn read_file(
     let mut buffered = BufReader::with_capacity(1 << 20, counted);
     let gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     let mut emit = |output: Output| -> Result<(), ImportError> {
+        for events in spent.try_iter() {
+            drop(events);
+        }
         let wait_started = Instant::now();
         let sent = sender.blocking_send(output);
         waited += wait_started.elapsed();

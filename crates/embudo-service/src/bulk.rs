@@ -64,9 +64,12 @@ pub struct BulkLoad<'a> {
     ids: IdBlock,
     in_flight: Option<InFlight>,
     /// The batch stored last, freed once the next one is on its way to the writer (or when
-    /// the load ends): freeing a batch's events takes the processing task some 10 ms, which
-    /// the writer spent waiting when it came first.
+    /// the load ends): freeing a batch takes the processing task some milliseconds, which the
+    /// writer spent waiting when it came first. Its events go to `spent` then.
     retired: Option<(Arc<ProcessingBatch>, Arc<Vec<Event>>)>,
+    /// The events of the last batch retired, for the caller to take ([`BulkLoad::take_spent`]);
+    /// dropped when the next batch retires.
+    spent: Option<Vec<Event>>,
     /// The last batch found stored events: the next goes the ordinary way too.
     ordinary_next: bool,
 }
@@ -82,6 +85,7 @@ impl Embudo {
             ids: IdBlock::default(),
             in_flight: None,
             retired: None,
+            spent: None,
             ordinary_next: false,
         }
     }
@@ -171,8 +175,20 @@ impl BulkLoad<'_> {
             rejected,
             processed,
         });
-        self.retired = None;
+        if let Some((batch, events)) = self.retired.take() {
+            drop(batch);
+            // The writer is done with them: the events are this load's alone.
+            self.spent = Arc::try_unwrap(events).ok();
+        }
         Ok(loaded)
+    }
+
+    /// The events of a batch that was stored, once this load is done with them. The caller
+    /// that made them can free them on its own thread: mimalloc frees memory that another
+    /// thread allocated on a slower path, and a batch's events were a tenth of the processing
+    /// task's work. Left here, they are freed with the next batch.
+    pub fn take_spent(&mut self) -> Option<Vec<Event>> {
+        self.spent.take()
     }
 
     /// Waits for the batch in flight. Returns what became durable.

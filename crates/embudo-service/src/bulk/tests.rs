@@ -364,3 +364,28 @@ async fn orders_refunded_in_their_own_batch_keep_their_lines_and_are_stored_once
         ]
     );
 }
+
+#[tokio::test]
+async fn a_stored_batchs_events_come_back_to_the_caller_once_the_next_is_on_its_way() {
+    let shop = Shop::new().await;
+    let mut loader = shop.embudo.bulk_load(shop.workspace, 1_000);
+    let first = vec![view("1", "x1", 1, "p1"), view("2", "x2", 2, "p2")];
+    let second = vec![view("3", "x1", 3, "p3")];
+    loader.push(first).await.unwrap();
+    // The first batch is being stored: nothing is spent yet.
+    assert!(loader.take_spent().is_none());
+    loader.push(second).await.unwrap();
+    let spent = loader
+        .take_spent()
+        .expect("the first batch is stored and retired");
+    let ids: Vec<&str> = spent
+        .iter()
+        .map(|event| event.message_id.as_str())
+        .collect();
+    assert_eq!(ids, ["1", "2"]);
+    // Taken once.
+    assert!(loader.take_spent().is_none());
+    let loaded = loader.finish().await.unwrap();
+    assert_eq!(loaded.receipt.inserted, 1);
+    assert_eq!(shop.embudo.store().log_head().await.unwrap(), 3);
+}
