@@ -671,6 +671,7 @@ impl WorkspaceWork {
                 self.profiles
                     .insert(id, new_profile(self.workspace, id, event.timestamp, now));
                 self.created += 1;
+                batch.created.push(id);
                 id
             }
         };

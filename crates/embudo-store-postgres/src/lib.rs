@@ -279,9 +279,43 @@ const WRITE_CHUNK: usize = 2000;
 /// workspace holds fails the batch with [`StoreError::Conflict`] naming it.
 async fn upsert_profiles(
     tx: &mut Transaction<'_, Postgres>,
-    profiles: &[ProfileRecord],
+    batch: &ProcessingBatch,
 ) -> StoreResult<()> {
-    let profiles = final_profiles(profiles)?;
+    let profiles = final_profiles(&batch.profiles)?;
+    let created: std::collections::HashSet<ProfileId> = batch.created.iter().copied().collect();
+    let (new, stored): (Vec<&ProfileRecord>, Vec<&ProfileRecord>) = profiles
+        .into_iter()
+        .partition(|profile| created.contains(&profile.id));
+    // The profiles the batch creates are inserted, as on SQLite: one stored already fails it.
+    match write_profiles(tx, &new, "").await {
+        Err(StoreError::Conflict(_)) => return Err(StoreError::created_profile_stored()),
+        other => other?,
+    }
+    write_profiles(
+        tx,
+        &stored,
+        "ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
+         anonymous_ids = excluded.anonymous_ids, traits = excluded.traits, \
+         aggregates = excluded.aggregates, state = excluded.state, phase = excluded.phase, \
+         substate = excluded.substate, stage = excluded.stage, \
+         confidence = excluded.confidence, intent = excluded.intent, \
+         p_alive = excluded.p_alive, clv = excluded.clv, audiences = excluded.audiences, \
+         first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
+         created_at = excluded.created_at, updated_at = excluded.updated_at, \
+         merged_into = excluded.merged_into \
+         WHERE profiles.workspace_id = excluded.workspace_id",
+    )
+    .await
+}
+
+/// Inserts profiles, one statement per chunk, with `conflict` as the statement's `ON CONFLICT`
+/// clause (none: a stored profile fails it). A profile that is not written (another
+/// workspace's) fails the batch with an error naming it.
+async fn write_profiles(
+    tx: &mut Transaction<'_, Postgres>,
+    profiles: &[&ProfileRecord],
+    conflict: &str,
+) -> StoreResult<()> {
     for chunk in profiles.chunks(WRITE_CHUNK) {
         let ids: Vec<i64> = chunk.iter().map(|p| p.id.0).collect();
         let workspaces: Vec<i64> = chunk.iter().map(|p| p.workspace_id.0).collect();
@@ -296,54 +330,45 @@ async fn upsert_profiles(
         };
         let encoded =
             |f: fn(&ProfileRecord) -> String| chunk.iter().map(|p| f(p)).collect::<Vec<String>>();
-        let result = sqlx::query(
+        let sql = format!(
             "INSERT INTO profiles (id, workspace_id, user_id, email, anonymous_ids, traits, \
              aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, \
              audiences, first_seen, last_seen, created_at, updated_at, merged_into) \
              SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
              $12::float8[], $13::float8[], $14::float8[], $15::float8[], $16::text[], \
-             $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[]) \
-             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
-             anonymous_ids = excluded.anonymous_ids, traits = excluded.traits, \
-             aggregates = excluded.aggregates, state = excluded.state, phase = excluded.phase, \
-             substate = excluded.substate, stage = excluded.stage, \
-             confidence = excluded.confidence, intent = excluded.intent, \
-             p_alive = excluded.p_alive, clv = excluded.clv, audiences = excluded.audiences, \
-             first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
-             created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             merged_into = excluded.merged_into \
-             WHERE profiles.workspace_id = excluded.workspace_id",
-        )
-        .bind(&ids)
-        .bind(&workspaces)
-        .bind(text(|p| p.user_id.as_deref()))
-        .bind(text(|p| p.email.as_deref()))
-        .bind(encoded(|p| json::strings_to_json(&p.anonymous_ids)))
-        .bind(encoded(|p| json::traits_to_json(&p.traits)))
-        .bind(encoded(|p| json::aggregates_to_json(&p.aggregates)))
-        .bind(text(|p| Some(p.state.as_str())))
-        .bind(text(|p| p.summary.phase.as_deref()))
-        .bind(text(|p| p.summary.substate.as_deref()))
-        .bind(text(|p| p.summary.stage.as_deref()))
-        .bind(score(|p| p.summary.confidence))
-        .bind(score(|p| p.summary.intent))
-        .bind(score(|p| p.summary.p_alive))
-        .bind(score(|p| p.summary.clv))
-        .bind(encoded(|p| json::strings_to_json(&p.summary.audiences)))
-        .bind(millis(|p| p.first_seen))
-        .bind(millis(|p| p.last_seen))
-        .bind(millis(|p| p.created_at))
-        .bind(millis(|p| p.updated_at))
-        .bind(
-            chunk
-                .iter()
-                .map(|p| p.merged_into.map(|id| id.0))
-                .collect::<Vec<Option<i64>>>(),
-        )
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+             $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[]) {conflict}"
+        );
+        let result = sqlx::query(&sql)
+            .bind(&ids)
+            .bind(&workspaces)
+            .bind(text(|p| p.user_id.as_deref()))
+            .bind(text(|p| p.email.as_deref()))
+            .bind(encoded(|p| json::strings_to_json(&p.anonymous_ids)))
+            .bind(encoded(|p| json::traits_to_json(&p.traits)))
+            .bind(encoded(|p| json::aggregates_to_json(&p.aggregates)))
+            .bind(text(|p| Some(p.state.as_str())))
+            .bind(text(|p| p.summary.phase.as_deref()))
+            .bind(text(|p| p.summary.substate.as_deref()))
+            .bind(text(|p| p.summary.stage.as_deref()))
+            .bind(score(|p| p.summary.confidence))
+            .bind(score(|p| p.summary.intent))
+            .bind(score(|p| p.summary.p_alive))
+            .bind(score(|p| p.summary.clv))
+            .bind(encoded(|p| json::strings_to_json(&p.summary.audiences)))
+            .bind(millis(|p| p.first_seen))
+            .bind(millis(|p| p.last_seen))
+            .bind(millis(|p| p.created_at))
+            .bind(millis(|p| p.updated_at))
+            .bind(
+                chunk
+                    .iter()
+                    .map(|p| p.merged_into.map(|id| id.0))
+                    .collect::<Vec<Option<i64>>>(),
+            )
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
         if result.rows_affected() != chunk.len() as u64 {
             let foreign: Option<i64> = sqlx::query_scalar(
                 "SELECT x.id FROM UNNEST($1::int8[], $2::int8[]) WITH ORDINALITY AS x (id, ws, n) \
@@ -1330,7 +1355,7 @@ async fn write_processing(
     events: EventProfiles,
 ) -> StoreResult<()> {
     move_cursor(tx, batch).await?;
-    upsert_profiles(tx, &batch.profiles).await?;
+    upsert_profiles(tx, batch).await?;
     link_identities(tx, &batch.identities).await?;
     if events == EventProfiles::Assign {
         assign_event_profiles(tx, &batch.event_profiles).await?;

@@ -407,19 +407,56 @@ impl Statements {
 /// statement is a round trip to the connection's thread.
 const WRITE_CHUNK: usize = 500;
 
-/// Upserts profiles, one statement per chunk, each chunk encoded and bound while the
-/// connection's thread writes the one before it. A profile id held by another workspace fails
-/// the batch with an error naming it.
+/// Writes a batch's profiles: the ones it creates inserted, the others upserted.
+///
+/// An upsert's `DO UPDATE` may abort halfway through its rows, so SQLite keeps a statement
+/// journal for it: a copy of every page the statement changes (a twentieth of the import's
+/// writing thread, nearly all for new profiles). A plain `INSERT OR FAIL` needs none.
+async fn write_profiles(
+    tx: &mut Transaction<'_, Sqlite>,
+    batch: &ProcessingBatch,
+) -> StoreResult<()> {
+    let created: std::collections::HashSet<ProfileId> = batch.created.iter().copied().collect();
+    let (new, stored): (Vec<&ProfileRecord>, Vec<&ProfileRecord>) = batch
+        .profiles
+        .iter()
+        .partition(|profile| created.contains(&profile.id));
+    match upsert_profiles(tx, &new, ProfileWrite::Insert).await {
+        Err(StoreError::Conflict(_)) => return Err(StoreError::created_profile_stored()),
+        other => other?,
+    }
+    upsert_profiles(tx, &stored, ProfileWrite::Upsert).await
+}
+
+/// How [`upsert_profiles`] writes its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProfileWrite {
+    /// Profiles not stored yet: a stored one fails the statement.
+    Insert,
+    /// Profiles that may be stored: a stored one is updated, when its workspace is the same.
+    Upsert,
+}
+
+/// Inserts or upserts profiles, one statement per chunk, each chunk encoded and bound while
+/// the connection's thread writes the one before it. A profile id held by another workspace
+/// fails the batch with an error naming it.
 async fn upsert_profiles(
     tx: &mut Transaction<'_, Sqlite>,
-    profiles: &[ProfileRecord],
+    profiles: &[&ProfileRecord],
+    write: ProfileWrite,
 ) -> StoreResult<()> {
     let statements = Statements::new(profiles.len(), WRITE_CHUNK, |n_rows| {
-        format!(
+        let insert = format!(
             "INSERT OR FAIL INTO profiles (id, workspace_id, user_id, email, anonymous_ids, \
              traits, aggregates, state, phase, substate, stage, confidence, intent, p_alive, clv, \
-             audiences, first_seen, last_seen, created_at, updated_at, merged_into) VALUES {} \
-             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
+             audiences, first_seen, last_seen, created_at, updated_at, merged_into) VALUES {}",
+            placeholders(n_rows, 21)
+        );
+        if write == ProfileWrite::Insert {
+            return insert;
+        }
+        format!(
+            "{insert} ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
              anonymous_ids = excluded.anonymous_ids, traits = excluded.traits, \
              aggregates = excluded.aggregates, state = excluded.state, phase = excluded.phase, \
              substate = excluded.substate, stage = excluded.stage, \
@@ -428,8 +465,7 @@ async fn upsert_profiles(
              first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
              merged_into = excluded.merged_into \
-             WHERE profiles.workspace_id = excluded.workspace_id",
-            placeholders(n_rows, 21)
+             WHERE profiles.workspace_id = excluded.workspace_id"
         )
     });
     // Owned values: borrowed ones would be copied on their way to the connection's thread.
@@ -486,19 +522,22 @@ async fn upsert_profiles(
 /// link to a profile its workspace does not have fails the batch with an error naming it.
 /// When the batch wrote every linked profile itself (`profiles_written`: its upserts checked
 /// their workspaces), the links are inserted without looking the profiles up.
+///
+/// Each chunk is inserted `ON CONFLICT DO NOTHING`: nearly every link is a new identity, and an
+/// upsert's `DO UPDATE` would make SQLite keep a statement journal (see [`write_profiles`]).
+/// A chunk that found some of its identities stored is then applied again as an update, which
+/// re-points those and checks that every link holds.
 async fn link_identities(
     tx: &mut Transaction<'_, Sqlite>,
     links: &[IdentityLink],
     profiles_written: bool,
 ) -> StoreResult<()> {
     let links = embudo_store::final_identity_links(links);
-    let conflict =
-        "ON CONFLICT (workspace_id, kind, value) DO UPDATE SET profile_id = excluded.profile_id";
-    let statements = Statements::new(links.len(), WRITE_CHUNK, |n_rows| {
+    let inserts = Statements::new(links.len(), WRITE_CHUNK, |n_rows| {
         if profiles_written {
             format!(
                 "INSERT OR FAIL INTO identities (kind, value, workspace_id, profile_id) \
-                 VALUES {} {conflict}",
+                 VALUES {} ON CONFLICT DO NOTHING",
                 placeholders(n_rows, 4)
             )
         } else {
@@ -507,13 +546,12 @@ async fn link_identities(
                 "INSERT OR FAIL INTO identities (workspace_id, kind, value, profile_id) \
                  SELECT p.workspace_id, v.column1, v.column2, p.id FROM (VALUES {}) AS v \
                  JOIN profiles p ON p.workspace_id = v.column3 AND p.id = v.column4 \
-                 WHERE true {conflict}",
+                 WHERE true ON CONFLICT DO NOTHING",
                 placeholders(n_rows, 4)
             )
         }
     });
-    for chunk in chunks(&links, WRITE_CHUNK) {
-        let mut query = statements.query(chunk.len());
+    fn bind<'q>(mut query: Query<'q>, chunk: &[&'q IdentityLink]) -> Query<'q> {
         for link in chunk {
             query = query
                 .bind(link.kind.as_str())
@@ -521,6 +559,26 @@ async fn link_identities(
                 .bind(link.workspace_id.0)
                 .bind(link.profile_id.0);
         }
+        query
+    }
+    for chunk in chunks(&links, WRITE_CHUNK) {
+        let query = bind(inserts.query(chunk.len()), chunk);
+        let result = query.execute(&mut **tx).await.map_err(map_err)?;
+        if result.rows_affected() == chunk.len() as u64 {
+            continue;
+        }
+        // Every link whose profile the workspace has now has a row: set them all.
+        let update = Statements::new(chunk.len(), WRITE_CHUNK, |n_rows| {
+            format!(
+                "UPDATE OR FAIL identities SET profile_id = v.column4 FROM (VALUES {}) AS v \
+                 WHERE identities.kind = v.column1 AND identities.value = v.column2 \
+                 AND identities.workspace_id = v.column3 \
+                 AND EXISTS (SELECT 1 FROM profiles p \
+                 WHERE p.workspace_id = v.column3 AND p.id = v.column4)",
+                placeholders(n_rows, 4)
+            )
+        });
+        let query = bind(update.query(chunk.len()), chunk);
         let result = query.execute(&mut **tx).await.map_err(map_err)?;
         if result.rows_affected() != chunk.len() as u64 {
             let missing = first_found(
@@ -681,7 +739,7 @@ async fn write_processing(
             batch.cursor_name, batch.cursor_from
         )));
     }
-    upsert_profiles(tx, &batch.profiles).await?;
+    write_profiles(tx, batch).await?;
     let profiles_written = embudo_store::batch_writes_linked_profiles(batch);
     link_identities(tx, &batch.identities, profiles_written).await?;
     if events == EventProfiles::Assign {

@@ -41,6 +41,13 @@ impl StoreError {
         })
     }
 
+    /// A processing batch creates a profile that is stored already: computed from a store that
+    /// someone else wrote to meanwhile, or a processor's mistake. Nothing of the batch is
+    /// stored; computed again, it would load the stored profile.
+    pub fn created_profile_stored() -> StoreError {
+        StoreError::Conflict("a profile the batch creates is stored already".to_owned())
+    }
+
     /// A processing batch linked an identity to a profile its workspace does not have
     /// (`(workspace, profile)`, when the adapter found which).
     pub fn unlinked_identity(missing: Option<(i64, i64)>) -> StoreError {

@@ -360,6 +360,10 @@ pub struct ProcessingBatch {
     /// The last seq the batch covers.
     pub cursor_to: i64,
     pub profiles: Vec<ProfileRecord>,
+    /// The profiles of `profiles` this batch creates: none of them is stored before it. An
+    /// adapter may insert these without looking for a stored row to update (and fails the
+    /// batch if it finds one); the others it upserts.
+    pub created: Vec<ProfileId>,
     pub identities: Vec<IdentityLink>,
     /// Each event's profile, by seq.
     pub event_profiles: Vec<(i64, ProfileId)>,

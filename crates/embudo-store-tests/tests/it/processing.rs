@@ -416,6 +416,103 @@ async fn a_failed_batch_leaves_nothing_behind() {
     }
 }
 
+/// The profiles a batch creates are inserted, not upserted: one that is stored already fails
+/// the batch as a conflict, and nothing of it is stored. Identity links that find their
+/// identity stored re-point it, in the same chunk as new ones; one to a missing profile fails.
+#[tokio::test]
+async fn created_profiles_are_inserted_and_stored_identities_repointed() {
+    for test in TestStore::all().await {
+        let store = &*test.store;
+        let backend = test.backend;
+        let ws = workspace(store, "shop").await.id;
+        let statuses = store
+            .append_events(
+                ws,
+                &[
+                    track("e1", "Page", Some("a1"), 10),
+                    track("e2", "Page", Some("a2"), 11),
+                ],
+            )
+            .await
+            .unwrap();
+        let (seq1, seq2) = (seq(&statuses[0]), seq(&statuses[1]));
+        let p1 = store.reserve_profile_ids(2).await.unwrap();
+        let p2 = ProfileId(p1.0 + 1);
+
+        // p1 is created by the batch, p2 goes through the upsert.
+        let mut first = batch(store, seq1).await;
+        first.profiles = vec![profile(ws, p1, 10), profile(ws, p2, 10)];
+        first.created = vec![p1];
+        first.identities = vec![
+            link(ws, IdentityKind::Anonymous, "a1", p1),
+            link(ws, IdentityKind::Anonymous, "a2", p2),
+        ];
+        store.commit_processing(&first).await.unwrap();
+        let stored = store.profile(ws, p1).await.unwrap().unwrap();
+        assert_eq!(stored.last_seen, Timestamp::from_secs(10), "{backend}");
+        assert!(store.profile(ws, p2).await.unwrap().is_some(), "{backend}");
+
+        // Created again: refused, and nothing of the batch is stored.
+        let mut again = batch(store, seq2).await;
+        again.profiles = vec![profile(ws, p1, 20)];
+        again.created = vec![p1];
+        again.identities = vec![link(ws, IdentityKind::Anonymous, "a3", p1)];
+        let error = store.commit_processing(&again).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Conflict(_)),
+            "{backend}: {error}"
+        );
+        assert_eq!(store.cursor("main").await.unwrap(), seq1, "{backend}");
+        let unchanged = store.profile(ws, p1).await.unwrap().unwrap();
+        assert_eq!(unchanged.last_seen, Timestamp::from_secs(10), "{backend}");
+        let a3 = store
+            .profile_by_identity(ws, IdentityKind::Anonymous, "a3")
+            .await
+            .unwrap();
+        assert_eq!(a3, None, "{backend}");
+
+        // As an update it is stored; a stored identity is re-pointed beside a new one.
+        again.created.clear();
+        again.identities = vec![
+            link(ws, IdentityKind::Anonymous, "a3", p1),
+            link(ws, IdentityKind::Anonymous, "a2", p1),
+        ];
+        store.commit_processing(&again).await.unwrap();
+        let updated = store.profile(ws, p1).await.unwrap().unwrap();
+        assert_eq!(updated.last_seen, Timestamp::from_secs(20), "{backend}");
+        for value in ["a1", "a2", "a3"] {
+            let found = store
+                .profile_by_identity(ws, IdentityKind::Anonymous, value)
+                .await
+                .unwrap()
+                .map(|profile| profile.id);
+            assert_eq!(found, Some(p1), "{backend}: {value}");
+        }
+
+        // A stored identity and a link to a profile the workspace does not have, in one chunk.
+        let mut missing = batch(store, seq2).await;
+        missing.identities = vec![
+            link(ws, IdentityKind::Anonymous, "a2", p2),
+            link(ws, IdentityKind::Anonymous, "a4", ProfileId(p1.0 + 1_000)),
+        ];
+        let error = store.commit_processing(&missing).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Invalid(_)),
+            "{backend}: {error}"
+        );
+        let a2 = store
+            .profile_by_identity(ws, IdentityKind::Anonymous, "a2")
+            .await
+            .unwrap()
+            .map(|profile| profile.id);
+        assert_eq!(
+            a2,
+            Some(p1),
+            "{backend}: the failed batch re-pointed nothing"
+        );
+    }
+}
+
 async fn assert_nothing_committed(
     store: &dyn embudo_store::Store,
     ws: WorkspaceId,
