@@ -17,8 +17,8 @@ use embudo_store::WorkspaceId;
 
 use crate::{Format, ImportError, ImportOptions, Output, Summary};
 
-/// Batches in flight between the reader and the appender.
-const CHANNEL_BATCHES: usize = 4;
+/// Events read ahead, waiting between the reader and the appender: whole batches, at least one.
+const CHANNEL_EVENTS: usize = 100_000;
 
 /// Live counters of an import, for a progress bar.
 #[derive(Debug, Default)]
@@ -57,7 +57,8 @@ pub async fn import(
 ) -> Result<Summary, ImportError> {
     let started = Instant::now();
     let file = File::open(path)?;
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Output>(CHANNEL_BATCHES);
+    let read_ahead = (CHANNEL_EVENTS / options.batch_size.max(1)).max(1);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Output>(read_ahead);
     // Stored batches' events go back to the reading thread, which allocated them, to be freed
     // there (see `BulkLoad::take_spent`).
     let (spent_sender, spent) = std::sync::mpsc::channel::<Vec<Event>>();

@@ -39,8 +39,8 @@ pub struct Args {
     pub rejected: Option<PathBuf>,
     /// Events per append. Each batch is also one profile-processing step (a person seen many
     /// times in a batch is loaded and written once); a batch takes about 1 KB of memory per
-    /// event, and a few are in flight.
-    #[arg(long, default_value_t = 25_000)]
+    /// event, and a few are in flight (about 750 MB in all at the default).
+    #[arg(long, default_value_t = 50_000)]
     pub batch_size: usize,
     /// Log events per profile-processing step when the log has to be read back: events that
     /// were waiting in the log, or a batch of events stored already.
