@@ -152,13 +152,6 @@ impl ProductRef {
         let Value::Map(map) = properties else {
             return ProductRef::default();
         };
-        let text = |value: &Value| {
-            value
-                .as_str()
-                .map(str::trim)
-                .filter(|text| !text.is_empty())
-                .map(Text::from)
-        };
         let mut ids: [Option<&Value>; 3] = [None; 3];
         let mut product = ProductRef::default();
         for (key, value) in map.iter() {
@@ -166,8 +159,8 @@ impl ProductRef {
                 "product_id" => ids[0] = Some(value),
                 "sku" => ids[1] = Some(value),
                 "id" => ids[2] = Some(value),
-                "category" => product.category = text(value),
-                "brand" => product.brand = text(value),
+                "category" => product.category = value.trimmed_text(),
+                "brand" => product.brand = value.trimmed_text(),
                 "price" => product.price = value.as_f64(),
                 _ => {}
             }

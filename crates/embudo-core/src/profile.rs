@@ -133,7 +133,7 @@ impl Aggregates {
                 {
                     self.n_distinct_products_viewed += 1;
                     if self.products_viewed.len() < MAX_REMEMBERED_PRODUCTS {
-                        self.products_viewed.insert(id.to_string());
+                        self.products_viewed.insert(String::from(id.as_str()));
                     }
                 }
                 if let Some(category) = &product.category {

@@ -33,7 +33,9 @@ impl<'a> Row<'a> {
     /// Field `index`, trimmed; `None` past the record's end.
     pub(crate) fn field(self, index: usize) -> Option<Cow<'a, str>> {
         match self {
-            Row::Text(record) => record.get(index).map(|text| Cow::Borrowed(trim(text))),
+            Row::Text(record) => record
+                .get(index)
+                .map(|text| Cow::Borrowed(embudo_core::value::trim(text))),
             Row::Bytes(record) => record.get(index).map(crate::common::text),
         }
     }
@@ -44,18 +46,6 @@ impl<'a> Row<'a> {
             Row::Text(record) => record.as_byte_record(),
             Row::Bytes(record) => record,
         }
-    }
-}
-
-/// `text.trim()`, without walking the characters when the ends are plain ASCII (nearly every
-/// field of an export).
-pub(crate) fn trim(text: &str) -> &str {
-    let bytes = text.as_bytes();
-    let plain = |byte: Option<&u8>| byte.is_some_and(|byte| byte.is_ascii_graphic());
-    if plain(bytes.first()) && plain(bytes.last()) {
-        text
-    } else {
-        text.trim()
     }
 }
 

@@ -859,13 +859,13 @@ impl WorkspaceWork {
         if let Some(anonymous) = &event.anonymous_id
             && link(IdentityKind::Anonymous, anonymous, &mut self.identities)
         {
-            profile.anonymous_ids.push(anonymous.to_string());
+            profile.anonymous_ids.push(String::from(anonymous.as_str()));
         }
         if let Some(user) = &event.user_id
             && profile.user_id.as_deref().is_none_or(|known| known == user)
             && link(IdentityKind::User, user, &mut self.identities)
         {
-            profile.user_id = Some(user.to_string());
+            profile.user_id = Some(String::from(user.as_str()));
         }
         if let Some(email) = email
             && link(IdentityKind::Email, email, &mut self.identities)
@@ -982,9 +982,10 @@ fn apply_traits(profile: &mut ProfileRecord, event: &Event) {
             match profile.traits.get(name.as_str()) {
                 Some((_, at)) if *at > event.timestamp => {}
                 _ => {
-                    profile
-                        .traits
-                        .insert(name.to_string(), (value.clone(), event.timestamp));
+                    profile.traits.insert(
+                        String::from(name.as_str()),
+                        (value.clone(), event.timestamp),
+                    );
                 }
             }
         }
