@@ -275,8 +275,9 @@ pub(crate) fn validate_all(events: &[Event]) -> StoreResult<()> {
 /// transitions): one round trip per chunk instead of one per row.
 const WRITE_CHUNK: usize = 2000;
 
-/// Upserts profile rows, one statement per chunk of column arrays. A profile id that another
-/// workspace holds fails the batch with [`StoreError::Conflict`] naming it.
+/// Writes a batch's profile rows: the ones it creates inserted (one stored already fails the
+/// batch), the others upserted. A profile id that another workspace holds fails the batch with
+/// [`StoreError::Conflict`] naming it.
 async fn upsert_profiles(
     tx: &mut Transaction<'_, Postgres>,
     batch: &ProcessingBatch,

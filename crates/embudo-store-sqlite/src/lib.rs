@@ -410,8 +410,8 @@ const WRITE_CHUNK: usize = 500;
 /// Writes a batch's profiles: the ones it creates inserted, the others upserted.
 ///
 /// An upsert's `DO UPDATE` may abort halfway through its rows, so SQLite keeps a statement
-/// journal for it: a copy of every page the statement changes (a twentieth of the import's
-/// writing thread, nearly all for new profiles). A plain `INSERT OR FAIL` needs none.
+/// journal for it: a copy of every page the statement changes. A plain `INSERT OR FAIL` needs
+/// none, and nearly every profile an import writes is new (its writing thread −1.5 %).
 async fn write_profiles(
     tx: &mut Transaction<'_, Sqlite>,
     batch: &ProcessingBatch,
@@ -456,9 +456,10 @@ async fn upsert_profiles(
             return insert;
         }
         format!(
-            "{insert} ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
-             anonymous_ids = excluded.anonymous_ids, traits = excluded.traits, \
-             aggregates = excluded.aggregates, state = excluded.state, phase = excluded.phase, \
+            "{insert} ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, \
+             email = excluded.email, anonymous_ids = excluded.anonymous_ids, \
+             traits = excluded.traits, aggregates = excluded.aggregates, \
+             state = excluded.state, phase = excluded.phase, \
              substate = excluded.substate, stage = excluded.stage, \
              confidence = excluded.confidence, intent = excluded.intent, \
              p_alive = excluded.p_alive, clv = excluded.clv, audiences = excluded.audiences, \
