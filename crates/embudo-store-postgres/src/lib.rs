@@ -278,21 +278,18 @@ const WRITE_CHUNK: usize = 2000;
 /// Writes a batch's profile rows: the ones it creates inserted (one stored already fails the
 /// batch), the others upserted. A profile id that another workspace holds fails the batch with
 /// [`StoreError::Conflict`] naming it.
-async fn upsert_profiles(
+async fn write_profiles(
     tx: &mut Transaction<'_, Postgres>,
     batch: &ProcessingBatch,
 ) -> StoreResult<()> {
     let profiles = final_profiles(&batch.profiles)?;
-    let created: std::collections::HashSet<ProfileId> = batch.created.iter().copied().collect();
-    let (new, stored): (Vec<&ProfileRecord>, Vec<&ProfileRecord>) = profiles
-        .into_iter()
-        .partition(|profile| created.contains(&profile.id));
+    let (new, stored) = embudo_store::created_and_stored(batch, profiles);
     // The profiles the batch creates are inserted, as on SQLite: one stored already fails it.
-    match write_profiles(tx, &new, "").await {
+    match insert_profiles(tx, &new, "").await {
         Err(StoreError::Conflict(_)) => return Err(StoreError::created_profile_stored()),
         other => other?,
     }
-    write_profiles(
+    insert_profiles(
         tx,
         &stored,
         "ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email, \
@@ -312,7 +309,7 @@ async fn upsert_profiles(
 /// Inserts profiles, one statement per chunk, with `conflict` as the statement's `ON CONFLICT`
 /// clause (none: a stored profile fails it). A profile that is not written (another
 /// workspace's) fails the batch with an error naming it.
-async fn write_profiles(
+async fn insert_profiles(
     tx: &mut Transaction<'_, Postgres>,
     profiles: &[&ProfileRecord],
     conflict: &str,
@@ -1356,7 +1353,7 @@ async fn write_processing(
     events: EventProfiles,
 ) -> StoreResult<()> {
     move_cursor(tx, batch).await?;
-    upsert_profiles(tx, batch).await?;
+    write_profiles(tx, batch).await?;
     link_identities(tx, &batch.identities).await?;
     if events == EventProfiles::Assign {
         assign_event_profiles(tx, &batch.event_profiles).await?;

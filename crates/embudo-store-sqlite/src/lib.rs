@@ -416,19 +416,15 @@ async fn write_profiles(
     tx: &mut Transaction<'_, Sqlite>,
     batch: &ProcessingBatch,
 ) -> StoreResult<()> {
-    let created: std::collections::HashSet<ProfileId> = batch.created.iter().copied().collect();
-    let (new, stored): (Vec<&ProfileRecord>, Vec<&ProfileRecord>) = batch
-        .profiles
-        .iter()
-        .partition(|profile| created.contains(&profile.id));
-    match upsert_profiles(tx, &new, ProfileWrite::Insert).await {
+    let (new, stored) = embudo_store::created_and_stored(batch, &batch.profiles);
+    match insert_profiles(tx, &new, ProfileWrite::Insert).await {
         Err(StoreError::Conflict(_)) => return Err(StoreError::created_profile_stored()),
         other => other?,
     }
-    upsert_profiles(tx, &stored, ProfileWrite::Upsert).await
+    insert_profiles(tx, &stored, ProfileWrite::Upsert).await
 }
 
-/// How [`upsert_profiles`] writes its rows.
+/// How [`insert_profiles`] writes its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ProfileWrite {
     /// Profiles not stored yet: a stored one fails the statement.
@@ -440,7 +436,7 @@ enum ProfileWrite {
 /// Inserts or upserts profiles, one statement per chunk, each chunk encoded and bound while
 /// the connection's thread writes the one before it. A profile id held by another workspace
 /// fails the batch with an error naming it.
-async fn upsert_profiles(
+async fn insert_profiles(
     tx: &mut Transaction<'_, Sqlite>,
     profiles: &[&ProfileRecord],
     write: ProfileWrite,

@@ -277,6 +277,19 @@ pub fn appended_event_profiles(
         .collect()
 }
 
+/// `profiles` (a batch's, or some of them) parted into the ones the batch creates
+/// ([`ProcessingBatch::created`]), which an adapter inserts, and the others, which it upserts;
+/// each part in the given order.
+pub fn created_and_stored<'a>(
+    batch: &ProcessingBatch,
+    profiles: impl IntoIterator<Item = &'a ProfileRecord>,
+) -> (Vec<&'a ProfileRecord>, Vec<&'a ProfileRecord>) {
+    let created: std::collections::HashSet<ProfileId> = batch.created.iter().copied().collect();
+    profiles
+        .into_iter()
+        .partition(|profile| created.contains(&profile.id))
+}
+
 /// Whether the batch itself writes each of `profiles` into `workspace`: then the batch's own
 /// profile writes (which fail on a profile id of another workspace) show that every one is the
 /// workspace's, and an adapter need not ask the database.
