@@ -135,11 +135,6 @@ impl PostgresStore {
         Ok(PostgresStore { pool, appends })
     }
 
-    /// Closes the pool, waiting for connections in use.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
     /// Follows `merged_into`: the live id for `id`, if the workspace has that profile.
     async fn live_id(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Option<i64>> {
         sqlx::query_scalar(
@@ -612,6 +607,10 @@ impl Store for PostgresStore {
         // A commit returns once PostgreSQL has flushed it (`synchronous_commit` is the
         // server's to set).
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     #[tracing::instrument(skip_all, fields(n_keys = keys.len()))]

@@ -1,6 +1,8 @@
 //! The SQLite adapter of the embudo storage port: the embedded default.
 //!
 //! - WAL journal, `synchronous = FULL` by default: an acknowledged write survives power loss.
+//! - A bulk load ([`Journal::BulkLoad`], what `embudo import` opens) uses a rollback journal
+//!   instead while it is the database's only user, and returns the file to WAL when it closes.
 //! - 16 KiB pages ([`PAGE_SIZE`]) in a database this adapter creates; one made with another
 //!   size keeps it.
 //! - The log's events are narrow rows (seq, workspace, message id, profile) with their bodies
@@ -73,10 +75,30 @@ pub enum Synchronous {
     Normal,
 }
 
+/// How commits are journaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Journal {
+    /// Write-ahead log: readers and the writer never wait for each other (the default).
+    Wal,
+    /// For a bulk load: when no other connection has the database open, a rollback journal
+    /// (`TRUNCATE`) with every commit flushed (`synchronous = FULL`) until [`SqliteStore::close`]
+    /// returns the file to WAL; otherwise WAL, as [`Journal::Wal`].
+    ///
+    /// A commit then writes its new pages once, into the database file. Under WAL it writes
+    /// them to the log, and a checkpoint copies them into the file: for an import of millions
+    /// of events that was twice the database's size in copies, and a tenth of the process's
+    /// time (`docs/benchmarks.md`, fourteenth session). Readers wait while a commit writes
+    /// the file, which is why the mode is taken only by a store that is alone. If another
+    /// process opens the database meanwhile and turns WAL on again, the load goes on in WAL,
+    /// its commits still flushed.
+    BulkLoad,
+}
+
 /// Connection settings; [`SqliteOptions::default`] is what `connect` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SqliteOptions {
     pub synchronous: Synchronous,
+    pub journal: Journal,
     /// Reader connections (files only; an in-memory database has one connection).
     pub read_connections: u32,
     /// How long to wait for another process's lock before failing with
@@ -92,6 +114,7 @@ impl Default for SqliteOptions {
     fn default() -> SqliteOptions {
         SqliteOptions {
             synchronous: Synchronous::Full,
+            journal: Journal::Wal,
             read_connections: 4,
             busy_timeout: Duration::from_secs(5),
             write_cache_mib: 64,
@@ -108,6 +131,53 @@ pub struct SqliteStore {
     checkpointer: Option<Checkpointer>,
     /// Appends, to the group-commit writer task (`append::Writer`).
     appends: Appends<append::EventRow>,
+    /// A bulk load took the database out of WAL into a rollback journal ([`Journal::BulkLoad`]).
+    rollback: bool,
+}
+
+/// Takes the database out of WAL into a rollback journal, every commit flushed, if no other
+/// connection has it open; says whether it did. Tried without waiting: SQLite refuses the
+/// switch while another connection holds the file, and waiting would only delay the load.
+async fn leave_wal(writer: &SqlitePool, busy_timeout: Duration) -> StoreResult<bool> {
+    let mut connection = writer.acquire().await.map_err(map_err)?;
+    sqlx::query("PRAGMA busy_timeout = 0")
+        .execute(&mut *connection)
+        .await
+        .map_err(map_err)?;
+    let switched = sqlx::query_scalar::<_, String>("PRAGMA journal_mode = TRUNCATE")
+        .fetch_one(&mut *connection)
+        .await;
+    sqlx::query(&format!(
+        "PRAGMA busy_timeout = {}",
+        busy_timeout.as_millis()
+    ))
+    .execute(&mut *connection)
+    .await
+    .map_err(map_err)?;
+    match switched {
+        Ok(mode) if mode.eq_ignore_ascii_case("truncate") => {
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *connection)
+                .await
+                .map_err(map_err)?;
+            tracing::debug!("bulk load: rollback journal");
+            Ok(true)
+        }
+        Ok(mode) => {
+            tracing::info!(%mode, "bulk load: the journal stays as it is");
+            Ok(false)
+        }
+        Err(error) => match map_err(error) {
+            StoreError::Unavailable(reason) => {
+                tracing::info!(
+                    %reason,
+                    "bulk load: another connection has the database open, staying in WAL"
+                );
+                Ok(false)
+            }
+            other => Err(other),
+        },
+    }
 }
 
 /// Maps a driver error to the port's error.
@@ -162,7 +232,6 @@ impl SqliteStore {
             .map_err(|error| StoreError::Invalid(format!("not a SQLite URL {url:?}: {error}")))?
             .create_if_missing(true)
             .page_size(PAGE_SIZE)
-            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match options.synchronous {
                 Synchronous::Full => SqliteSynchronous::Full,
                 Synchronous::Normal => SqliteSynchronous::Normal,
@@ -173,7 +242,12 @@ impl SqliteStore {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         // A negative cache_size is in KiB.
         let write_cache = format!("-{}", u64::from(options.write_cache_mib.max(1)) * 1024);
-        let mut writer_connect = connect.clone().pragma("cache_size", write_cache);
+        // Only the writer sets the journal mode: a connection follows the file's, and one that
+        // asked for WAL would take a bulk load's database back to it.
+        let mut writer_connect = connect
+            .clone()
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("cache_size", write_cache);
         if !in_memory {
             // Checkpoints run beside the writer (`checkpoint`).
             writer_connect = writer_connect.pragma(
@@ -196,6 +270,11 @@ impl SqliteStore {
             .map_err(|error| {
                 StoreError::other(format!("migrating the SQLite database: {error}"))
             })?;
+        // Before any other connection of this store opens: an open one would hold the switch
+        // back.
+        let rollback = !in_memory
+            && options.journal == Journal::BulkLoad
+            && leave_wal(&writer, options.busy_timeout).await?;
         let (reader, checkpointer) = if in_memory {
             (writer.clone(), None)
         } else {
@@ -204,12 +283,17 @@ impl SqliteStore {
                 .connect_with(connect.clone().read_only(true))
                 .await
                 .map_err(map_err)?;
-            let checkpoints = SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(connect)
-                .await
-                .map_err(map_err)?;
-            (reader, Some(Checkpointer::start(checkpoints)))
+            let checkpointer = if rollback {
+                None
+            } else {
+                let checkpoints = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(connect)
+                    .await
+                    .map_err(map_err)?;
+                Some(Checkpointer::start(checkpoints))
+            };
+            (reader, checkpointer)
         };
         let appends = Appends::start(
             append::Writer {
@@ -223,16 +307,8 @@ impl SqliteStore {
             reader,
             checkpointer,
             appends,
+            rollback,
         })
-    }
-
-    /// Closes the pools, waiting for connections in use.
-    pub async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.close().await;
-        }
     }
 
     /// After a commit: the WAL has grown.
@@ -858,9 +934,44 @@ impl Store for SqliteStore {
     async fn sync(&self) -> StoreResult<()> {
         match &self.checkpointer {
             Some(checkpointer) => checkpointer.sync().await,
+            None if self.rollback => {
+                // Every commit in the rollback journal was flushed. Had the file gone back to
+                // WAL meanwhile (another process opened it, or the writer reconnected), the
+                // commits since are in the WAL: a checkpoint copies and flushes them. In a
+                // rollback journal it reports nothing to copy (-1, -1).
+                let (busy, frames, copied): (i64, i64, i64) =
+                    sqlx::query_as("PRAGMA wal_checkpoint(FULL)")
+                        .fetch_one(&self.writer)
+                        .await
+                        .map_err(map_err)?;
+                if busy == 0 && copied == frames {
+                    Ok(())
+                } else {
+                    Err(StoreError::Unavailable(format!(
+                        "the WAL could not be flushed: {copied} of its {frames} pages copied"
+                    )))
+                }
+            }
             // In memory: nothing reaches a disk.
             None => Ok(()),
         }
+    }
+
+    /// Closes the pools; a bulk load's database goes back to WAL first ([`Journal::BulkLoad`]).
+    async fn close(&self) {
+        self.reader.close().await;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
+        if self.rollback
+            && let Err(error) = sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&self.writer)
+                .await
+        {
+            // The next store that opens the file turns WAL on again.
+            tracing::warn!(%error, "could not return the database to WAL");
+        }
+        self.writer.close().await;
     }
 
     #[tracing::instrument(skip_all, fields(n_keys = keys.len()))]

@@ -2,11 +2,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use embudo_core::{Event, EventKind, Map, Timestamp, Value};
-use embudo_store::{AppendStatus, IdentityQuery, ProfileId, Store, WorkspaceId};
+use embudo_store::{AppendStatus, IdentityQuery, LoggedEvent, ProfileId, Store, WorkspaceId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, Connection};
 
-use super::{PAGE_SIZE, SqliteOptions, SqliteStore, Synchronous, chunk_sizes, chunks};
+use super::{Journal, PAGE_SIZE, SqliteOptions, SqliteStore, Synchronous, chunk_sizes, chunks};
 
 /// The page size a SQLite file's header records (bytes 16 and 17, big-endian; 1 means 65536).
 fn header_page_size(path: &Path) -> u32 {
@@ -350,4 +350,128 @@ async fn sync_leaves_every_write_in_the_database_file() {
     assert_eq!(log[2_099].event, event_named("m-2-699"));
     copied.close().await;
     store.close().await;
+}
+
+/// What `embudo import` opens.
+const BULK_LOAD: SqliteOptions = SqliteOptions {
+    synchronous: Synchronous::Normal,
+    journal: Journal::BulkLoad,
+    read_connections: 4,
+    busy_timeout: std::time::Duration::from_secs(5),
+    write_cache_mib: 64,
+};
+
+/// The journal mode of the store's writing connection, as SQLite reports it.
+async fn writer_journal(store: &SqliteStore) -> String {
+    sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&store.writer)
+        .await
+        .unwrap()
+}
+
+/// Whether the file's header says WAL (bytes 18 and 19, the format versions: 2 for WAL).
+fn header_says_wal(path: &Path) -> bool {
+    let header = std::fs::read(path).expect("the database file");
+    header[18] == 2 && header[19] == 2
+}
+
+/// Appends `rounds` rounds of 700 events named `m-{round}-{i}`.
+async fn append_rounds(store: &SqliteStore, workspace: WorkspaceId, rounds: std::ops::Range<u32>) {
+    for round in rounds {
+        let events: Vec<Event> = (0..700)
+            .map(|i| event_named(&format!("m-{round}-{i}")))
+            .collect();
+        store.append_events(workspace, &events).await.unwrap();
+    }
+}
+
+/// The events in a copy of the database file alone, without its WAL: what a machine that
+/// stopped at this point would find on its disk once `sync` has returned.
+async fn events_in_file_alone(path: &Path) -> Vec<LoggedEvent> {
+    let copy = path.with_file_name("copy.db");
+    std::fs::copy(path, &copy).unwrap();
+    let copied = SqliteStore::connect(&format!("sqlite://{}", copy.display()))
+        .await
+        .unwrap();
+    let log = copied.read_log(0, 10_000).await.unwrap();
+    copied.close().await;
+    std::fs::remove_file(&copy).unwrap();
+    log
+}
+
+/// A bulk load alone on its file writes through a rollback journal: no WAL file, no
+/// checkpoints, every commit in the database file itself. Closing returns the file to WAL.
+#[tokio::test]
+async fn a_bulk_load_alone_writes_through_a_rollback_journal_and_closes_back_to_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::connect_with(&url, BULK_LOAD).await.unwrap();
+    assert!(store.rollback);
+    assert!(store.checkpointer.is_none());
+    assert_eq!(writer_journal(&store).await, "truncate");
+
+    let workspace = tienda(&store).await;
+    append_rounds(&store, workspace, 0..3).await;
+    assert!(!path.with_file_name("e.db-wal").exists());
+    store.sync().await.unwrap();
+    let log = events_in_file_alone(&path).await;
+    assert_eq!(log.len(), 2_100);
+    assert_eq!(log[2_099].event, event_named("m-2-699"));
+
+    store.close().await;
+    assert!(header_says_wal(&path));
+    let reopened = SqliteStore::connect(&url).await.unwrap();
+    assert_eq!(reopened.read_log(0, 10_000).await.unwrap().len(), 2_100);
+    reopened.close().await;
+}
+
+/// A bulk load cannot leave WAL while another store has the file open: it loads in WAL, with
+/// the checkpointer that `sync` waits for, and the other store reads what it wrote.
+#[tokio::test]
+async fn a_bulk_load_beside_an_open_store_stays_in_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.db");
+    let url = format!("sqlite://{}", path.display());
+    let serving = SqliteStore::connect(&url).await.unwrap();
+    let workspace = tienda(&serving).await;
+
+    let started = std::time::Instant::now();
+    let bulk = SqliteStore::connect_with(&url, BULK_LOAD).await.unwrap();
+    // Refused at once, not after the busy timeout.
+    assert!(started.elapsed() < BULK_LOAD.busy_timeout);
+    assert!(!bulk.rollback);
+    assert!(bulk.checkpointer.is_some());
+    assert_eq!(writer_journal(&bulk).await, "wal");
+
+    append_rounds(&bulk, workspace, 0..3).await;
+    bulk.sync().await.unwrap();
+    assert_eq!(events_in_file_alone(&path).await.len(), 2_100);
+    assert_eq!(serving.read_log(0, 10_000).await.unwrap().len(), 2_100);
+    bulk.close().await;
+    serving.close().await;
+    assert!(header_says_wal(&path));
+}
+
+/// Another store that opens the file during a bulk load turns WAL on again; the load goes on
+/// in WAL, and `sync` still leaves every write in the database file.
+#[tokio::test]
+async fn a_bulk_load_taken_back_to_wal_keeps_its_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.db");
+    let url = format!("sqlite://{}", path.display());
+    let bulk = SqliteStore::connect_with(&url, BULK_LOAD).await.unwrap();
+    assert!(bulk.rollback);
+    let workspace = tienda(&bulk).await;
+    append_rounds(&bulk, workspace, 0..1).await;
+
+    let serving = SqliteStore::connect(&url).await.unwrap();
+    assert!(header_says_wal(&path));
+    assert_eq!(serving.read_log(0, 10_000).await.unwrap().len(), 700);
+    append_rounds(&bulk, workspace, 1..3).await;
+    bulk.sync().await.unwrap();
+    assert_eq!(events_in_file_alone(&path).await.len(), 2_100);
+    assert_eq!(serving.read_log(0, 10_000).await.unwrap().len(), 2_100);
+    bulk.close().await;
+    serving.close().await;
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use embudo_core::{Event, EventKind, Timestamp, Value};
 use embudo_store::Store;
 use embudo_store_postgres::PostgresStore;
-use embudo_store_sqlite::{SqliteOptions, SqliteStore};
+use embudo_store_sqlite::{Journal, SqliteOptions, SqliteStore, Synchronous};
 
 /// The environment variable naming a PostgreSQL server for the tests.
 pub const PG_URL_VAR: &str = "EMBUDO_TEST_PG_URL";
@@ -24,7 +24,7 @@ pub const KEEP_DB_VAR: &str = "EMBUDO_TEST_KEEP_DB";
 
 /// A store under test, in its own fresh database.
 pub struct TestStore {
-    /// `"sqlite"` or `"postgres"`, for assertion messages.
+    /// `"sqlite"`, `"sqlite (bulk load)"` or `"postgres"`, for assertion messages.
     pub backend: &'static str,
     pub store: Arc<dyn Store>,
     location: Location,
@@ -47,6 +47,19 @@ impl TestStore {
     /// A SQLite store in a new file, `synchronous = FULL`.
     pub async fn sqlite() -> TestStore {
         TestStore::sqlite_with(SqliteOptions::default()).await
+    }
+
+    /// A SQLite store in a new file, opened for a bulk load: alone on its file, it writes
+    /// through a rollback journal ([`Journal::BulkLoad`]).
+    pub async fn sqlite_bulk_load() -> TestStore {
+        let mut test = TestStore::sqlite_with(SqliteOptions {
+            synchronous: Synchronous::Normal,
+            journal: Journal::BulkLoad,
+            ..SqliteOptions::default()
+        })
+        .await;
+        test.backend = "sqlite (bulk load)";
+        test
     }
 
     pub async fn sqlite_with(options: SqliteOptions) -> TestStore {
@@ -100,9 +113,13 @@ impl TestStore {
         })
     }
 
-    /// Every backend this run tests: SQLite, and PostgreSQL when configured.
+    /// Every backend this run tests: SQLite, as served and as a bulk load opens it, and
+    /// PostgreSQL when configured.
     pub async fn all() -> Vec<TestStore> {
-        let mut stores = vec![TestStore::sqlite().await];
+        let mut stores = vec![
+            TestStore::sqlite().await,
+            TestStore::sqlite_bulk_load().await,
+        ];
         stores.extend(TestStore::postgres().await);
         stores
     }

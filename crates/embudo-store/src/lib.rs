@@ -43,6 +43,11 @@ pub trait Store: Send + Sync + 'static {
     /// `embudo import` opens) flushes them.
     async fn sync(&self) -> StoreResult<()>;
 
+    /// Closes the store's connections, waiting for those in use; call it once nothing uses the
+    /// store any more. An SQLite store that a bulk load took out of WAL returns the file to
+    /// it here.
+    async fn close(&self);
+
     // -- Workspaces and keys ------------------------------------------------------------------
 
     /// Creates a workspace with its first keys, atomically. A taken name or key hash is a

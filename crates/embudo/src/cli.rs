@@ -129,9 +129,13 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
             // The import syncs the store before it reports (`embudo_import::import`): its
             // batches need not each wait for the disk.
             let embudo =
-                service_with(&settings, service_settings, startup::Flush::Deferred).await?;
-            let workspace = find_workspace(&embudo, &workspace).await?;
-            crate::import::run(&args, &embudo, workspace).await
+                service_with(&settings, service_settings, startup::StoreUse::BulkLoad).await?;
+            let imported = match find_workspace(&embudo, &workspace).await {
+                Ok(workspace) => crate::import::run(&args, &embudo, workspace).await,
+                Err(error) => Err(error),
+            };
+            embudo.store().close().await;
+            imported
         }
         Command::Process => {
             let embudo = service(&settings, service_settings).await?;
@@ -173,15 +177,15 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
 
 /// The service over the store `settings` names, with the config file's engine settings.
 async fn service(settings: &Settings, service_settings: ServiceSettings) -> anyhow::Result<Embudo> {
-    service_with(settings, service_settings, startup::Flush::EveryCommit).await
+    service_with(settings, service_settings, startup::StoreUse::Serving).await
 }
 
 async fn service_with(
     settings: &Settings,
     service_settings: ServiceSettings,
-    flush: startup::Flush,
+    usage: startup::StoreUse,
 ) -> anyhow::Result<Embudo> {
-    let store = startup::open_store_with(&settings.store, flush).await?;
+    let store = startup::open_store_for(&settings.store, usage).await?;
     Ok(Embudo::new(store, Arc::new(SystemClock), service_settings))
 }
 

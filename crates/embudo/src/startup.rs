@@ -14,29 +14,35 @@ use tokio_util::sync::CancellationToken;
 
 use crate::settings::{Settings, StoreUrl, redact};
 
-/// When a commit to an SQLite store reaches the disk (PostgreSQL flushes every commit).
+/// What an SQLite store is opened for (PostgreSQL has one way: every commit flushed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flush {
-    /// At every commit (`synchronous = FULL`): what the server acknowledges is durable.
-    EveryCommit,
-    /// At checkpoints and at [`Store::sync`] (`synchronous = NORMAL`): for a bulk load that
-    /// syncs before it reports what it stored.
-    Deferred,
+pub enum StoreUse {
+    /// Serving: WAL, every commit flushed (`synchronous = FULL`), so what the server
+    /// acknowledges is durable.
+    Serving,
+    /// A bulk load that syncs ([`Store::sync`]) before it reports what it stored: a rollback
+    /// journal while the load is the database's only user, else WAL with flushes deferred to
+    /// checkpoints and to the sync (`synchronous = NORMAL`); see
+    /// [`embudo_store_sqlite::Journal::BulkLoad`]. Close the store at the end
+    /// ([`Store::close`]): that returns the file to WAL.
+    BulkLoad,
 }
 
-/// Opens (and migrates) the store the URL names, flushing every commit.
+/// Opens (and migrates) the store the URL names, for serving.
 pub async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
-    open_store_with(url, Flush::EveryCommit).await
+    open_store_for(url, StoreUse::Serving).await
 }
 
 /// Opens (and migrates) the store the URL names.
-pub async fn open_store_with(url: &StoreUrl, flush: Flush) -> anyhow::Result<Arc<dyn Store>> {
-    let options = embudo_store_sqlite::SqliteOptions {
-        synchronous: match flush {
-            Flush::EveryCommit => embudo_store_sqlite::Synchronous::Full,
-            Flush::Deferred => embudo_store_sqlite::Synchronous::Normal,
+pub async fn open_store_for(url: &StoreUrl, usage: StoreUse) -> anyhow::Result<Arc<dyn Store>> {
+    use embudo_store_sqlite::{Journal, SqliteOptions, Synchronous};
+    let options = match usage {
+        StoreUse::Serving => SqliteOptions::default(),
+        StoreUse::BulkLoad => SqliteOptions {
+            synchronous: Synchronous::Normal,
+            journal: Journal::BulkLoad,
+            ..SqliteOptions::default()
         },
-        ..embudo_store_sqlite::SqliteOptions::default()
     };
     let store: Arc<dyn Store> = match url {
         StoreUrl::Sqlite(url) => Arc::new(
