@@ -22,6 +22,7 @@ mod common;
 mod orders;
 mod pipeline;
 mod read;
+mod records;
 mod rees46;
 mod segment;
 

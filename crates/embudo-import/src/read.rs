@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use csv::{ByteRecord, StringRecord};
 
 use crate::pipeline::Progress;
+use crate::records::Records;
 use crate::{Format, ImportError, ImportOptions, Issue, Output};
 
 /// A CSV format's conversion: records in, events out.
@@ -86,18 +87,14 @@ pub fn convert<R: Read>(
         }
         Format::Segment => return Err(ImportError::Undetected),
     };
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(reader);
+    // The header was line 1.
+    let mut records = Records::new(reader, 2);
     // Two records' buffers take turns: one is read into while the other is lent out as text.
     let mut record = ByteRecord::new();
     let mut spare = ByteRecord::new();
     let mut out = Output::with_capacity(batch);
     let mut rows = 0u64;
-    while csv.read_byte_record(&mut record)? {
-        // The header was line 1.
-        let line = record.position().map_or(0, |position| position.line() + 1);
+    while let Some(line) = records.read(&mut record)? {
         let read = std::mem::replace(&mut record, spare);
         let done = match StringRecord::from_byte_record(read) {
             Ok(text) => {

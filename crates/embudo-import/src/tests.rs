@@ -473,3 +473,87 @@ fn message_ids_are_written_as_format_wrote_them() {
         }
     }
 }
+
+/// Every record of `bytes` with the file line it starts on, as `Records` reads them (the file's
+/// first line is line 1).
+fn records_read(bytes: &[u8]) -> Vec<(u64, Vec<Vec<u8>>)> {
+    let mut records = crate::records::Records::new(std::io::BufReader::new(bytes), 1);
+    let mut record = csv::ByteRecord::new();
+    let mut all = Vec::new();
+    while let Some(line) = records.read(&mut record).unwrap() {
+        all.push((line, record.iter().map(<[u8]>::to_vec).collect()));
+    }
+    all
+}
+
+/// The same as the csv crate reads them, with the settings the import had before `Records`.
+fn records_by_csv(bytes: &[u8]) -> Vec<(u64, Vec<Vec<u8>>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut all = Vec::new();
+    while reader.read_byte_record(&mut record).unwrap() {
+        let line = record.position().unwrap().line();
+        all.push((line, record.iter().map(<[u8]>::to_vec).collect()));
+    }
+    all
+}
+
+#[test]
+fn records_split_plain_lines_and_hand_quoted_ones_to_the_csv_parser() {
+    let file = b"a,b,,c\r\n\r\n\nx, y ,z\n\"q,1\",\"line\nbreak\"\nplain,again\nlast";
+    let read = records_read(file);
+    assert_eq!(fields(&read), fields(&records_by_csv(file)));
+    // Lines 2 and 3 are empty; the quoted record spans lines 5 and 6, and what follows it keeps
+    // its line numbers.
+    let lines: Vec<u64> = read.iter().map(|(line, _)| *line).collect();
+    assert_eq!(lines, [1, 4, 5, 7, 8]);
+    assert_eq!(read[2].1, [b"q,1".to_vec(), b"line\nbreak".to_vec()]);
+}
+
+/// The fields of each record.
+fn fields(records: &[(u64, Vec<Vec<u8>>)]) -> Vec<&Vec<Vec<u8>>> {
+    records.iter().map(|(_, fields)| fields).collect()
+}
+
+proptest::proptest! {
+    /// Whatever the bytes (quotes, carriage returns alone, empty lines, invalid UTF-8, no
+    /// final line feed), `Records` reads the records the csv crate reads.
+    #[test]
+    fn records_are_what_the_csv_crate_reads(
+        bytes in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b'7', b',', b' ', b'"', b'\r', b'\n', b'\n', 0xc3, 0xa9, 0xff]),
+            0..300,
+        )
+    ) {
+        let (read, by_csv) = (records_read(&bytes), records_by_csv(&bytes));
+        proptest::prop_assert_eq!(fields(&read), fields(&by_csv));
+    }
+
+    /// Without quotes, each record is on the line it is read from, counted in line feeds, also
+    /// after `\r\n` line ends and empty lines (where the csv crate's own positions run a line
+    /// early).
+    #[test]
+    fn a_plain_record_is_numbered_with_its_own_line(
+        bytes in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b',', b' ', b'\n', b'\n', 0xff]),
+            0..300,
+        ),
+        crlf in proptest::bool::ANY,
+    ) {
+        let text = if crlf {
+            bytes.split(|&b| b == b'\n').collect::<Vec<_>>().join(&b"\r\n"[..])
+        } else {
+            bytes.clone()
+        };
+        let lines: Vec<u64> = records_read(&text).iter().map(|(line, _)| *line).collect();
+        let expected: Vec<u64> = (1..)
+            .zip(bytes.split(|&b| b == b'\n'))
+            .filter(|(_, line)| !line.is_empty())
+            .map(|(number, _)| number)
+            .collect();
+        proptest::prop_assert_eq!(lines, expected);
+    }
+}
