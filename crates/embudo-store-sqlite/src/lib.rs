@@ -135,6 +135,35 @@ pub struct SqliteStore {
     rollback: bool,
 }
 
+/// How long opening a database waits while another process holds it locked.
+const OPEN_WAIT: Duration = Duration::from_secs(60);
+
+/// Opens the writer's pool, whose first connection turns WAL on. That takes the database's
+/// exclusive lock when the file is in a rollback journal, which a bulk load holding it
+/// ([`Journal::BulkLoad`]) leaves free only between two of its statements, and SQLite refuses
+/// at once rather than wait for it. So a refusal is tried again, every 50 ms for up to
+/// [`OPEN_WAIT`]; an import gives way within about a second.
+async fn open_writer(
+    pool: SqlitePoolOptions,
+    connect: SqliteConnectOptions,
+) -> StoreResult<SqlitePool> {
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        match pool.clone().connect_with(connect.clone()).await {
+            Ok(writer) => return Ok(writer),
+            Err(error) if is_locked(&error) && started.elapsed() < OPEN_WAIT => {
+                if !told {
+                    tracing::info!(%error, "waiting for the database: another process holds it locked");
+                    told = true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => return Err(map_err(error)),
+        }
+    }
+}
+
 /// Takes the database out of WAL into a rollback journal, every commit flushed, if no other
 /// connection has it open; says whether it did. Tried without waiting: SQLite refuses the
 /// switch while another connection holds the file, and waiting would only delay the load.
@@ -191,15 +220,23 @@ pub(crate) fn map_err(error: sqlx::Error) -> StoreError {
             if db.is_unique_violation() {
                 return StoreError::Conflict(db.message().to_owned());
             }
-            // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
-            let code = db.code().and_then(|code| code.parse::<i32>().ok());
-            match code.map(|code| code & 0xff) {
-                Some(5 | 6) => StoreError::Unavailable(db.message().to_owned()),
-                _ => StoreError::Other(Box::new(error)),
+            if is_locked(&error) {
+                StoreError::Unavailable(db.message().to_owned())
+            } else {
+                StoreError::Other(Box::new(error))
             }
         }
         _ => StoreError::Other(Box::new(error)),
     }
+}
+
+/// `SQLITE_BUSY` or `SQLITE_LOCKED`, with their extended codes.
+fn is_locked(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = error else {
+        return false;
+    };
+    let code = db.code().and_then(|code| code.parse::<i32>().ok());
+    matches!(code.map(|code| code & 0xff), Some(5 | 6))
 }
 
 /// A write transaction. `BEGIN IMMEDIATE` takes the database's write lock at once, waiting up
@@ -256,14 +293,12 @@ impl SqliteStore {
             );
         }
         // An in-memory database lives as long as its one connection: keep it forever.
-        let writer = SqlitePoolOptions::new()
+        let writer_pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(usize::from(in_memory) as u32)
             .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(writer_connect)
-            .await
-            .map_err(map_err)?;
+            .max_lifetime(None);
+        let writer = open_writer(writer_pool, writer_connect).await?;
         sqlx::migrate!("./migrations")
             .run(&writer)
             .await

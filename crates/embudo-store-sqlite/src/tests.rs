@@ -475,3 +475,43 @@ async fn a_bulk_load_taken_back_to_wal_keeps_its_writes() {
     bulk.close().await;
     serving.close().await;
 }
+
+/// A store that opens the file while a bulk load holds it in a rollback journal waits for a
+/// moment the lock is free (SQLite refuses the switch to WAL at once) instead of failing, and
+/// the load goes on in WAL.
+#[tokio::test]
+async fn opening_waits_while_a_bulk_load_holds_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.db");
+    let url = format!("sqlite://{}", path.display());
+    let bulk = SqliteStore::connect_with(&url, BULK_LOAD).await.unwrap();
+    assert!(bulk.rollback);
+    let workspace = tienda(&bulk).await;
+    // A read in progress holds the file's shared lock, as the load's reads do.
+    let mut reading = bulk.reader.begin().await.unwrap();
+    sqlx::query("SELECT count(*) FROM workspaces")
+        .fetch_one(&mut *reading)
+        .await
+        .unwrap();
+
+    let options = SqliteOptions {
+        busy_timeout: std::time::Duration::from_millis(50),
+        ..SqliteOptions::default()
+    };
+    let opening = tokio::spawn(async move { SqliteStore::connect_with(&url, options).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !opening.is_finished(),
+        "opening gave up: {:?}",
+        opening.await
+    );
+    reading.rollback().await.unwrap();
+    let serving = opening.await.unwrap().unwrap();
+    assert!(header_says_wal(&path));
+
+    append_rounds(&bulk, workspace, 0..1).await;
+    bulk.sync().await.unwrap();
+    assert_eq!(serving.read_log(0, 10_000).await.unwrap().len(), 700);
+    bulk.close().await;
+    serving.close().await;
+}
