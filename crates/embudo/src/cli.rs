@@ -126,8 +126,8 @@ async fn run_async(cli: Cli) -> anyhow::Result<()> {
             workspace(&embudo, command).await
         }
         Command::Import { workspace, args } => {
-            // The import syncs the store before it reports (`embudo_import::import`): its
-            // batches need not each wait for the disk.
+            // Opened for a bulk load: the import syncs the store before it reports
+            // (`embudo_import::import`), and closing the store returns an SQLite file to WAL.
             let embudo =
                 service_with(&settings, service_settings, startup::StoreUse::BulkLoad).await?;
             let imported = match find_workspace(&embudo, &workspace).await {
