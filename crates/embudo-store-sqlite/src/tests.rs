@@ -352,6 +352,14 @@ async fn sync_leaves_every_write_in_the_database_file() {
     store.close().await;
 }
 
+/// A database file to be, in a temporary directory: the directory, the file's path and URL.
+fn database_file() -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.db");
+    let url = format!("sqlite://{}", path.display());
+    (dir, path, url)
+}
+
 /// What `embudo import` opens.
 const BULK_LOAD: SqliteOptions = SqliteOptions {
     synchronous: Synchronous::Normal,
@@ -403,9 +411,7 @@ async fn events_in_file_alone(path: &Path) -> Vec<LoggedEvent> {
 /// checkpoints, every commit in the database file itself. Closing returns the file to WAL.
 #[tokio::test]
 async fn a_bulk_load_alone_writes_through_a_rollback_journal_and_closes_back_to_wal() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("e.db");
-    let url = format!("sqlite://{}", path.display());
+    let (_dir, path, url) = database_file();
     let store = SqliteStore::connect_with(&url, BULK_LOAD).await.unwrap();
     assert!(store.rollback);
     assert!(store.checkpointer.is_none());
@@ -430,9 +436,7 @@ async fn a_bulk_load_alone_writes_through_a_rollback_journal_and_closes_back_to_
 /// the checkpointer that `sync` waits for, and the other store reads what it wrote.
 #[tokio::test]
 async fn a_bulk_load_beside_an_open_store_stays_in_wal() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("e.db");
-    let url = format!("sqlite://{}", path.display());
+    let (_dir, path, url) = database_file();
     let serving = SqliteStore::connect(&url).await.unwrap();
     let workspace = tienda(&serving).await;
 
@@ -457,9 +461,7 @@ async fn a_bulk_load_beside_an_open_store_stays_in_wal() {
 /// in WAL, and `sync` still leaves every write in the database file.
 #[tokio::test]
 async fn a_bulk_load_taken_back_to_wal_keeps_its_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("e.db");
-    let url = format!("sqlite://{}", path.display());
+    let (_dir, path, url) = database_file();
     let bulk = SqliteStore::connect_with(&url, BULK_LOAD).await.unwrap();
     assert!(bulk.rollback);
     let workspace = tienda(&bulk).await;
@@ -481,9 +483,7 @@ async fn a_bulk_load_taken_back_to_wal_keeps_its_writes() {
 /// the load goes on in WAL.
 #[tokio::test]
 async fn opening_waits_while_a_bulk_load_holds_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("e.db");
-    let url = format!("sqlite://{}", path.display());
+    let (_dir, path, url) = database_file();
     let bulk = SqliteStore::connect_with(&url, BULK_LOAD).await.unwrap();
     assert!(bulk.rollback);
     let workspace = tienda(&bulk).await;
