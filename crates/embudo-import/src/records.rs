@@ -9,8 +9,8 @@
 //! them to it).
 //!
 //! The fast path numbers a record with the line it is on. The csv crate numbers one with the
-//! line where reading it began, which after a `\r\n` line end or an empty line is a line early
-//! (as every record was before this fast path).
+//! line where reading it began, which after a `\r\n` line end or an empty line is a line early;
+//! that is how the import numbered every record before this fast path.
 
 use std::io::{BufRead, BufReader, Chain, Cursor, Read};
 
