@@ -238,17 +238,12 @@ pub(crate) async fn insert_processed(
     first_seq: i64,
     profiles: &[ProfileId],
 ) -> StoreResult<()> {
+    let row = format!("({}, ?, ?)", workspace.0);
     let statements = Statements::new(events.len(), APPEND_CHUNK, |n_rows| {
-        let row = format!("({}, ?, ?)", workspace.0);
-        let mut sql = String::with_capacity(100 + n_rows * (row.len() + 1));
-        sql.push_str("INSERT OR FAIL INTO events (workspace_id, message_id, profile_id) VALUES ");
-        for index in 0..n_rows {
-            if index > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&row);
-        }
-        sql
+        format!(
+            "INSERT OR FAIL INTO events (workspace_id, message_id, profile_id) VALUES {}",
+            crate::rows_of(n_rows, &row)
+        )
     });
     let mut next_seq = first_seq;
     let mut blocks = Vec::with_capacity(events.len().div_ceil(APPEND_CHUNK));

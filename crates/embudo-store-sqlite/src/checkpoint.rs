@@ -58,12 +58,7 @@ impl Checkpointer {
     /// snapshot, is tried again. (With `FULL` every commit was flushed already.)
     pub(crate) async fn sync(&self) -> StoreResult<()> {
         for attempt in 0..SYNC_ATTEMPTS {
-            let (busy, frames, copied): (i64, i64, i64) =
-                sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-            if busy == 0 && copied == frames {
+            if copy_wal(&self.pool, Mode::Passive).await? {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(10 << attempt.min(6))).await;
@@ -77,6 +72,28 @@ impl Checkpointer {
     pub(crate) async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// How a checkpoint waits for the database's writer and readers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Mode {
+    /// Copies what it can without waiting for anyone.
+    Passive,
+    /// Waits for the writer, then for readers on older snapshots (up to the busy timeout).
+    Full,
+}
+
+/// Runs a checkpoint on `pool`; says whether it copied every frame of the WAL into the
+/// database file (then every commit before it is on the disk). In a rollback journal there is
+/// nothing to copy, and it says yes.
+pub(crate) async fn copy_wal(pool: &SqlitePool, mode: Mode) -> StoreResult<bool> {
+    let sql = match mode {
+        Mode::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
+        Mode::Full => "PRAGMA wal_checkpoint(FULL)",
+    };
+    let (busy, frames, copied): (i64, i64, i64) =
+        sqlx::query_as(sql).fetch_one(pool).await.map_err(map_err)?;
+    Ok(busy == 0 && copied == frames)
 }
 
 async fn run(pool: SqlitePool, mut nudges: mpsc::Receiver<()>) {

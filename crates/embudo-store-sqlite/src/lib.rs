@@ -440,12 +440,17 @@ pub(crate) fn placeholders(n_rows: usize, n_columns: usize) -> String {
         row.push('?');
     }
     row.push(')');
+    rows_of(n_rows, &row)
+}
+
+/// `row` `n_rows` times, comma-separated: the `VALUES` of a multi-row statement.
+pub(crate) fn rows_of(n_rows: usize, row: &str) -> String {
     let mut out = String::with_capacity(n_rows * (row.len() + 1));
     for index in 0..n_rows {
         if index > 0 {
             out.push(',');
         }
-        out.push_str(&row);
+        out.push_str(row);
     }
     out
 }
@@ -974,17 +979,12 @@ impl Store for SqliteStore {
                 // WAL meanwhile (another process opened it, or the writer reconnected), the
                 // commits since are in the WAL: a checkpoint copies and flushes them. In a
                 // rollback journal it reports nothing to copy (-1, -1).
-                let (busy, frames, copied): (i64, i64, i64) =
-                    sqlx::query_as("PRAGMA wal_checkpoint(FULL)")
-                        .fetch_one(&self.writer)
-                        .await
-                        .map_err(map_err)?;
-                if busy == 0 && copied == frames {
+                if checkpoint::copy_wal(&self.writer, checkpoint::Mode::Full).await? {
                     Ok(())
                 } else {
-                    Err(StoreError::Unavailable(format!(
-                        "the WAL could not be flushed: {copied} of its {frames} pages copied"
-                    )))
+                    Err(StoreError::Unavailable(
+                        "the WAL could not be flushed: a checkpoint was held back".to_owned(),
+                    ))
                 }
             }
             // In memory: nothing reaches a disk.
