@@ -24,6 +24,7 @@
 mod append;
 mod blocks;
 mod checkpoint;
+mod counts;
 mod rows;
 
 use std::str::FromStr;
@@ -48,6 +49,7 @@ use sqlx::{Arguments, Row, Sqlite, Transaction};
 
 use crate::blocks::EVENT_COLUMNS;
 use crate::checkpoint::Checkpointer;
+use crate::counts::Tally;
 use crate::rows::{KEY_COLUMNS, MODEL_COLUMNS, ORDER_COLUMNS, PROFILE_COLUMNS};
 
 /// Event-profile pairs per `UPDATE` statement (one JSON text each).
@@ -521,23 +523,31 @@ impl Statements {
 /// Rows per multi-row statement when committing a processing batch (at most 21 bound values a
 /// row; SQLite allows 32766 a statement). One statement a chunk instead of one a row: each
 /// statement is a round trip to the connection's thread.
-const WRITE_CHUNK: usize = 500;
+pub(crate) const WRITE_CHUNK: usize = 500;
 
 /// Writes a batch's profiles: the ones it creates inserted, the others upserted.
 ///
 /// An upsert's `DO UPDATE` may abort halfway through its rows, so SQLite keeps a statement
 /// journal for it: a copy of every page the statement changes. A plain `INSERT OR FAIL` needs
 /// none, and nearly every profile an import writes is new (its writing thread −1.5 %).
+///
+/// Their changes to the phase counts go into `tally`: the rows the upserts replace are read
+/// first.
 async fn write_profiles(
     tx: &mut Transaction<'_, Sqlite>,
     batch: &ProcessingBatch,
+    tally: &mut Tally,
 ) -> StoreResult<()> {
     let (new, stored) = embudo_store::created_and_stored(batch, &batch.profiles);
     match insert_profiles(tx, &new, ProfileWrite::Insert).await {
         Err(StoreError::Conflict(_)) => return Err(StoreError::created_profile_stored()),
         other => other?,
     }
-    insert_profiles(tx, &stored, ProfileWrite::Upsert).await
+    tally.replaced(tx, &stored).await?;
+    insert_profiles(tx, &stored, ProfileWrite::Upsert).await?;
+    tally.written(&new);
+    tally.written(&stored);
+    Ok(())
 }
 
 /// How [`insert_profiles`] writes its rows.
@@ -852,7 +862,8 @@ async fn write_processing(
             batch.cursor_name, batch.cursor_from
         )));
     }
-    write_profiles(tx, batch).await?;
+    let mut tally = Tally::new();
+    write_profiles(tx, batch, &mut tally).await?;
     let profiles_written = embudo_store::batch_writes_linked_profiles(batch);
     link_identities(tx, &batch.identities, profiles_written).await?;
     if events == EventProfiles::Assign {
@@ -897,6 +908,9 @@ async fn write_processing(
                 merge.survivor, merge.workspace_id
             )));
         }
+        tally
+            .absorbed(tx, merge.workspace_id, merge.absorbed.0)
+            .await?;
         let result = sqlx::query(
             "UPDATE profiles SET merged_into = ?1 \
              WHERE workspace_id = ?2 AND (id = ?3 OR merged_into = ?3)",
@@ -926,6 +940,7 @@ async fn write_processing(
                 .map_err(map_err)?;
         }
     }
+    tally.apply(tx).await?;
     sqlx::query(
         "INSERT INTO cursors (name, seq) VALUES (?, ?) \
          ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
@@ -1535,9 +1550,8 @@ impl Store for SqliteStore {
     #[tracing::instrument(skip_all, fields(workspace = %workspace))]
     async fn phase_counts(&self, workspace: WorkspaceId) -> StoreResult<Vec<PhaseCount>> {
         let rows = sqlx::query(
-            "SELECT phase, substate, stage, COUNT(*) FROM profiles \
-             WHERE workspace_id = ? AND merged_into IS NULL \
-             GROUP BY phase, substate, stage ORDER BY phase, substate, stage",
+            "SELECT phase, substate, stage, n FROM phase_counts \
+             WHERE workspace_id = ? AND n > 0 ORDER BY phase, substate, stage",
         )
         .bind(workspace.0)
         .fetch_all(&self.reader)

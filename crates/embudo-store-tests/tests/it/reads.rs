@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use embudo_core::Timestamp;
 use embudo_store::{
-    Direction, IdentityKind, IdentityLink, OrderRecord, PageCursor, PhaseCount, ProfileFilter,
-    ProfileId, ProfileRecord, SortField, Store, StoreError, WorkspaceId,
+    Direction, IdentityKind, IdentityLink, Merge, OrderRecord, PageCursor, PhaseCount,
+    ProfileFilter, ProfileId, ProfileRecord, SortField, Store, StoreError, WorkspaceId,
 };
 use embudo_store_tests::TestStore;
 
@@ -235,6 +235,92 @@ async fn phase_counts_count_live_profiles() {
         counts_sorted.sort_by_key(key);
         expected.sort_by_key(key);
         assert_eq!(counts_sorted, expected, "{backend}");
+    }
+}
+
+/// The counts follow every write that changes them: a stored profile moving to another phase,
+/// one written merged, a merge, a profile without a phase, a batch that fails.
+#[tokio::test]
+async fn phase_counts_follow_updates_merges_and_failed_batches() {
+    for test in TestStore::all().await {
+        let store = &*test.store;
+        let backend = test.backend;
+        let ws = workspace(store, "shop").await.id;
+        let other = workspace(store, "other").await.id;
+        let first = store.reserve_profile_ids(10).await.unwrap();
+        let id = |i: i64| ProfileId(first.0 + i);
+        let mut records: Vec<_> = (0..6).map(|i| numbered(ws, first, i)).collect();
+        // A profile the engine has not placed yet, and one of another workspace.
+        records[5].summary.phase = None;
+        records[5].summary.substate = None;
+        records[5].summary.stage = None;
+        records.push(numbered(other, first, 6));
+        save(store, records.clone()).await;
+
+        // 0 moves from I/connect to II/explore; 2 (III/active/connect) is written already
+        // merged into 3.
+        let mut moved = records[0].clone();
+        moved.summary.phase = Some("II".to_owned());
+        moved.summary.stage = Some("explore".to_owned());
+        let mut merged = records[2].clone();
+        merged.merged_into = Some(id(3));
+        save(store, vec![moved, merged]).await;
+        // 1 (II/explore) is merged into 4; 2, merged already, is absorbed again.
+        let mut b = batch(store, 0).await;
+        b.cursor_to = b.cursor_from;
+        b.merges = vec![
+            Merge {
+                workspace_id: ws,
+                absorbed: id(1),
+                survivor: id(4),
+            },
+            Merge {
+                workspace_id: ws,
+                absorbed: id(2),
+                survivor: id(4),
+            },
+        ];
+        store.commit_processing(&b).await.unwrap();
+        // A batch that fails changes nothing: its profile is another workspace's.
+        let mut foreign = records[6].clone();
+        foreign.workspace_id = ws;
+        foreign.summary.phase = Some("III".to_owned());
+        let mut b = batch(store, 0).await;
+        b.cursor_to = b.cursor_from;
+        b.profiles = vec![numbered(ws, first, 8), foreign];
+        store.commit_processing(&b).await.unwrap_err();
+
+        let counted = |counts: Vec<PhaseCount>| {
+            let mut rows: Vec<_> = counts
+                .into_iter()
+                .map(|c| (c.phase, c.substate, c.stage, c.count))
+                .collect();
+            rows.sort();
+            rows
+        };
+        let row = |phase: Option<&str>, substate: Option<&str>, stage: Option<&str>, n| {
+            (
+                phase.map(str::to_owned),
+                substate.map(str::to_owned),
+                stage.map(str::to_owned),
+                n,
+            )
+        };
+        assert_eq!(
+            counted(store.phase_counts(ws).await.unwrap()),
+            [
+                row(None, None, None, 1),
+                row(Some("I"), None, Some("explore"), 1),
+                row(Some("II"), None, Some("connect"), 1),
+                row(Some("II"), None, Some("explore"), 1),
+            ],
+            "{backend}"
+        );
+        assert_eq!(
+            counted(store.phase_counts(other).await.unwrap()),
+            [row(Some("I"), None, Some("connect"), 1)],
+            "{backend}"
+        );
     }
 }
 
