@@ -21,9 +21,9 @@ pub mod keyset;
 mod model;
 mod validate;
 
-use foldhash::HashMapExt;
 use async_trait::async_trait;
 use embudo_core::{Event, Timestamp};
+use foldhash::HashMapExt;
 
 pub use crate::error::{StoreError, StoreResult};
 pub use crate::model::*;
@@ -324,9 +324,7 @@ pub fn batch_writes_linked_profiles(batch: &ProcessingBatch) -> bool {
 /// The profiles a batch writes, each with its workspace. (This and the other sets and maps of
 /// a batch's rows hash with foldhash, as the processing step's maps do: SipHash was a tenth of
 /// the work of the threads that bind an import's statements.)
-fn written_profiles(
-    batch: &ProcessingBatch,
-) -> foldhash::HashSet<(WorkspaceId, ProfileId)> {
+fn written_profiles(batch: &ProcessingBatch) -> foldhash::HashSet<(WorkspaceId, ProfileId)> {
     batch
         .profiles
         .iter()
