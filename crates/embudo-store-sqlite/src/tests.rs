@@ -2,7 +2,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use embudo_core::{Event, EventKind, Map, Timestamp, Value};
-use embudo_store::{AppendStatus, IdentityQuery, LoggedEvent, ProfileId, Store, WorkspaceId};
+use embudo_store::{
+    AppendStatus, IdentityQuery, LoggedEvent, PhaseCount, ProcessingBatch, ProfileId, Store,
+    WorkspaceId,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, Connection};
 
@@ -102,7 +105,8 @@ fn chunks_keep_every_item_once_in_order() {
 }
 
 /// A database made by the migration files up to `last_version` (applied from a copy of them),
-/// with one workspace, one profile, its user identity and one of its events.
+/// with one workspace, one profile, its user identity and, before version 5 (whose event rows
+/// need a block of bodies), one of its events.
 async fn database_before(path: &Path, last_version: i64) {
     let sources = tempfile::tempdir().unwrap();
     let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
@@ -127,7 +131,7 @@ async fn database_before(path: &Path, last_version: i64) {
         .run_direct(&mut connection)
         .await
         .unwrap();
-    for statement in [
+    let statements = [
         "INSERT INTO workspaces (id, name, created_at) VALUES (1, 'tienda', 1)",
         "INSERT INTO profiles (id, workspace_id, user_id, anonymous_ids, traits, aggregates, \
          state, audiences, first_seen, last_seen, created_at, updated_at) \
@@ -138,7 +142,9 @@ async fn database_before(path: &Path, last_version: i64) {
          received_at, properties, traits, context, profile_id) \
          VALUES (1, 1, 'm-1', 'track', 'Product Viewed', 'u-1', 1000, 1001, \
          '{\"price\":9.5,\"brand\":\"ñu\"}', '{}', '{\"ip\":\"10.0.0.1\"}', 7)",
-    ] {
+    ];
+    let rows = if last_version < 5 { 4 } else { 3 };
+    for statement in &statements[..rows] {
         sqlx::query(statement)
             .execute(&mut connection)
             .await
@@ -193,6 +199,83 @@ async fn rekeying_the_indexes_keeps_identities_events_and_message_ids() {
     assert_eq!(
         statuses,
         [AppendStatus::Duplicate, AppendStatus::Inserted { seq: 3 }]
+    );
+    store.close().await;
+}
+
+/// Migration 0006 counts the stored live profiles by phase, sub-state and stage, and the
+/// processing writes go on from those counts.
+#[tokio::test]
+async fn counting_phases_in_a_table_starts_from_the_stored_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("before.db");
+    database_before(&path, 5).await;
+    let mut connection = SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    // Beside profile 7 (no phase): two in phase II, one in III at risk, one merged away.
+    for (id, phase, substate, merged_into) in [
+        (8, "'II'", "NULL", "NULL"),
+        (9, "'II'", "NULL", "NULL"),
+        (10, "'III'", "'at_risk'", "NULL"),
+        (11, "'II'", "NULL", "8"),
+    ] {
+        sqlx::query(&format!(
+            "INSERT INTO profiles (id, workspace_id, anonymous_ids, traits, aggregates, state, \
+             phase, substate, audiences, first_seen, last_seen, created_at, updated_at, \
+             merged_into) VALUES ({id}, 1, '[]', '{{}}', '{{}}', '{{}}', {phase}, {substate}, \
+             '[]', 1000, 1000, 1000, 1000, {merged_into})"
+        ))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    }
+    connection.close().await.unwrap();
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let workspace = WorkspaceId(1);
+    let counts = |counts: Vec<PhaseCount>| -> Vec<(Option<String>, Option<String>, u64)> {
+        counts
+            .into_iter()
+            .map(|count| (count.phase, count.substate, count.count))
+            .collect()
+    };
+    let some = |text: &str| Some(text.to_owned());
+    assert_eq!(
+        counts(store.phase_counts(workspace).await.unwrap()),
+        [
+            (None, None, 1),
+            (some("II"), None, 2),
+            (some("III"), some("at_risk"), 1)
+        ]
+    );
+
+    // Profile 9 moves to phase III at risk; the stored counts follow.
+    let mut moved = store
+        .profile(workspace, ProfileId(9))
+        .await
+        .unwrap()
+        .unwrap();
+    moved.summary.phase = some("III");
+    moved.summary.substate = some("at_risk");
+    let batch = ProcessingBatch {
+        cursor_name: "counts".to_owned(),
+        cursor_from: 0,
+        cursor_to: 0,
+        profiles: vec![moved],
+        ..ProcessingBatch::default()
+    };
+    store.commit_processing(&batch).await.unwrap();
+    assert_eq!(
+        counts(store.phase_counts(workspace).await.unwrap()),
+        [
+            (None, None, 1),
+            (some("II"), None, 1),
+            (some("III"), some("at_risk"), 2)
+        ]
     );
     store.close().await;
 }
