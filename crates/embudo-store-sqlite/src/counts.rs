@@ -13,7 +13,7 @@
 //! key it touched; a key's count that reaches zero loses its row.
 
 use embudo_store::{ProfileRecord, StoreResult, WorkspaceId};
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use sqlx::{Sqlite, Transaction};
 
 use crate::map_err;
@@ -34,9 +34,14 @@ impl Tally {
         *self.0.entry(key).or_insert(0) += change;
     }
 
-    /// +1 for each of `profiles` that is live (not merged into another).
+    /// +1 for each of `profiles` that is live (not merged into another). Of two rows with one
+    /// id, the last is the one written (they are upserted in order).
     pub(crate) fn written(&mut self, profiles: &[&ProfileRecord]) {
-        for profile in profiles.iter().filter(|p| p.merged_into.is_none()) {
+        let mut seen = HashSet::with_capacity(profiles.len());
+        for profile in profiles.iter().rev() {
+            if !seen.insert(profile.id) || profile.merged_into.is_some() {
+                continue;
+            }
             let summary = &profile.summary;
             self.add(
                 (

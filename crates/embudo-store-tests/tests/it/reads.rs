@@ -264,7 +264,10 @@ async fn phase_counts_follow_updates_merges_and_failed_batches() {
         moved.summary.stage = Some("explore".to_owned());
         let mut merged = records[2].clone();
         merged.merged_into = Some(id(3));
-        save(store, vec![moved, merged]).await;
+        // An earlier row of 0 in the same batch: the last one given is the one written.
+        let mut earlier = moved.clone();
+        earlier.summary.phase = Some("III".to_owned());
+        save(store, vec![earlier, moved, merged]).await;
         // 1 (II/explore) is merged into 4; 2, merged already, is absorbed again.
         let mut b = batch(store, 0).await;
         b.cursor_to = b.cursor_from;
