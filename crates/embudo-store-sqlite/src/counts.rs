@@ -3,8 +3,8 @@
 //!
 //! An index on the profiles' `(workspace_id, phase, substate, stage)` counted them before. Its
 //! keys are nearly all alike (most people are in phase I), so a new profile's entry went into
-//! the middle of the index, and each search compared every field down to the rowid: SQLite's
-//! writer spent a tenth of an import's work on it, more than on any other profile index
+//! the middle of the index, and each search compared every field down to the rowid. In an
+//! import it took a tenth of SQLite's writer's work, more than any other profile index
 //! (`docs/benchmarks.md`, fifteenth session). A trigger keeping the counts cost more still.
 //!
 //! So a processing batch tallies what it changes: +1 for each live profile it writes, −1 for
