@@ -13,7 +13,7 @@
 //! key it touched; a key's count that reaches zero loses its row.
 
 use embudo_store::{ProfileRecord, StoreResult, WorkspaceId};
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashSet, HashSetExt};
 use sqlx::{Sqlite, Transaction};
 
 use crate::map_err;
@@ -26,10 +26,6 @@ type Key = (i64, Option<String>, Option<String>, Option<String>);
 pub(crate) struct Tally(HashMap<Key, i64>);
 
 impl Tally {
-    pub(crate) fn new() -> Tally {
-        Tally(HashMap::new())
-    }
-
     fn add(&mut self, key: Key, change: i64) {
         *self.0.entry(key).or_insert(0) += change;
     }

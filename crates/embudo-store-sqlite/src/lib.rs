@@ -862,7 +862,7 @@ async fn write_processing(
             batch.cursor_name, batch.cursor_from
         )));
     }
-    let mut tally = Tally::new();
+    let mut tally = Tally::default();
     write_profiles(tx, batch, &mut tally).await?;
     let profiles_written = embudo_store::batch_writes_linked_profiles(batch);
     link_identities(tx, &batch.identities, profiles_written).await?;
