@@ -58,19 +58,21 @@ impl Tally {
         tx: &mut Transaction<'_, Sqlite>,
         profiles: &[&ProfileRecord],
     ) -> StoreResult<()> {
-        for chunk in profiles.chunks(crate::WRITE_CHUNK) {
-            let ids: Vec<i64> = chunk.iter().map(|profile| profile.id.0).collect();
-            let rows: Vec<Key> = sqlx::query_as(
-                "SELECT workspace_id, phase, substate, stage FROM profiles \
-                 WHERE id IN (SELECT value FROM json_each(?)) AND merged_into IS NULL",
-            )
-            .bind(embudo_store::json::ids_to_json(&ids))
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(map_err)?;
-            for key in rows {
-                self.add(key, -1);
-            }
+        if profiles.is_empty() {
+            return Ok(());
+        }
+        // One statement, as `load_profiles` reads profiles by id.
+        let ids: Vec<i64> = profiles.iter().map(|profile| profile.id.0).collect();
+        let rows: Vec<Key> = sqlx::query_as(
+            "SELECT workspace_id, phase, substate, stage FROM profiles \
+             WHERE id IN (SELECT value FROM json_each(?)) AND merged_into IS NULL",
+        )
+        .bind(embudo_store::json::ids_to_json(&ids))
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        for key in rows {
+            self.add(key, -1);
         }
         Ok(())
     }
@@ -100,10 +102,13 @@ impl Tally {
 
     /// Applies the tally to `phase_counts`, in the batch's transaction.
     pub(crate) async fn apply(self, tx: &mut Transaction<'_, Sqlite>) -> StoreResult<()> {
+        // Only a count that went down can have reached zero.
+        let mut shrank = false;
         for ((workspace, phase, substate, stage), change) in self.0 {
             if change == 0 {
                 continue;
             }
+            shrank |= change < 0;
             // `IS` matches an absent value to an absent one, as `GROUP BY` did.
             let updated = sqlx::query(
                 "UPDATE phase_counts SET n = n + ?1 WHERE workspace_id = ?2 AND phase IS ?3 \
@@ -132,10 +137,12 @@ impl Tally {
                 .map_err(map_err)?;
             }
         }
-        sqlx::query("DELETE FROM phase_counts WHERE n = 0")
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
+        if shrank {
+            sqlx::query("DELETE FROM phase_counts WHERE n = 0")
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+        }
         Ok(())
     }
 }

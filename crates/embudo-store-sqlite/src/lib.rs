@@ -523,7 +523,7 @@ impl Statements {
 /// Rows per multi-row statement when committing a processing batch (at most 21 bound values a
 /// row; SQLite allows 32766 a statement). One statement a chunk instead of one a row: each
 /// statement is a round trip to the connection's thread.
-pub(crate) const WRITE_CHUNK: usize = 500;
+const WRITE_CHUNK: usize = 500;
 
 /// Writes a batch's profiles: the ones it creates inserted, the others upserted.
 ///
