@@ -124,6 +124,19 @@ impl Default for SqliteOptions {
     }
 }
 
+impl SqliteOptions {
+    /// What a bulk load (`embudo import`) opens: a rollback journal while it is the file's
+    /// only user ([`Journal::BulkLoad`]), else WAL with flushes deferred to checkpoints and to
+    /// [`Store::sync`], which the load calls before it reports what it stored.
+    pub fn bulk_load() -> SqliteOptions {
+        SqliteOptions {
+            synchronous: Synchronous::Normal,
+            journal: Journal::BulkLoad,
+            ..SqliteOptions::default()
+        }
+    }
+}
+
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {

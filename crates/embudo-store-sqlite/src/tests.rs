@@ -9,7 +9,7 @@ use embudo_store::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, Connection};
 
-use super::{Journal, PAGE_SIZE, SqliteOptions, SqliteStore, Synchronous, chunk_sizes, chunks};
+use super::{PAGE_SIZE, SqliteOptions, SqliteStore, Synchronous, chunk_sizes, chunks};
 
 /// The page size a SQLite file's header records (bytes 16 and 17, big-endian; 1 means 65536).
 fn header_page_size(path: &Path) -> u32 {
@@ -405,33 +405,19 @@ async fn a_seq_taken_again_after_trailing_duplicates_reads_its_own_body() {
 /// it has.)
 #[tokio::test]
 async fn sync_leaves_every_write_in_the_database_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("e.db");
+    let (_dir, path, url) = database_file();
     let options = SqliteOptions {
         synchronous: Synchronous::Normal,
         ..SqliteOptions::default()
     };
-    let store = SqliteStore::connect_with(&format!("sqlite://{}", path.display()), options)
-        .await
-        .unwrap();
+    let store = SqliteStore::connect_with(&url, options).await.unwrap();
     let workspace = tienda(&store).await;
-    for round in 0..3 {
-        let events: Vec<Event> = (0..700)
-            .map(|i| event_named(&format!("m-{round}-{i}")))
-            .collect();
-        store.append_events(workspace, &events).await.unwrap();
-    }
+    append_rounds(&store, workspace, 0..3).await;
     store.sync().await.unwrap();
 
-    let copy = dir.path().join("copy.db");
-    std::fs::copy(&path, &copy).unwrap();
-    let copied = SqliteStore::connect(&format!("sqlite://{}", copy.display()))
-        .await
-        .unwrap();
-    let log = copied.read_log(0, 10_000).await.unwrap();
+    let log = events_in_file_alone(&path).await;
     assert_eq!(log.len(), 2_100);
     assert_eq!(log[2_099].event, event_named("m-2-699"));
-    copied.close().await;
     store.close().await;
 }
 
@@ -442,15 +428,6 @@ fn database_file() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let url = format!("sqlite://{}", path.display());
     (dir, path, url)
 }
-
-/// What `embudo import` opens.
-const BULK_LOAD: SqliteOptions = SqliteOptions {
-    synchronous: Synchronous::Normal,
-    journal: Journal::BulkLoad,
-    read_connections: 4,
-    busy_timeout: std::time::Duration::from_secs(5),
-    write_cache_mib: 64,
-};
 
 /// The journal mode of the store's writing connection, as SQLite reports it.
 async fn writer_journal(store: &SqliteStore) -> String {
@@ -495,7 +472,9 @@ async fn events_in_file_alone(path: &Path) -> Vec<LoggedEvent> {
 #[tokio::test]
 async fn a_bulk_load_alone_writes_through_a_rollback_journal_and_closes_back_to_wal() {
     let (_dir, path, url) = database_file();
-    let store = SqliteStore::connect_with(&url, BULK_LOAD).await.unwrap();
+    let store = SqliteStore::connect_with(&url, SqliteOptions::bulk_load())
+        .await
+        .unwrap();
     assert!(store.rollback);
     assert!(store.checkpointer.is_none());
     assert_eq!(writer_journal(&store).await, "truncate");
@@ -524,9 +503,11 @@ async fn a_bulk_load_beside_an_open_store_stays_in_wal() {
     let workspace = tienda(&serving).await;
 
     let started = std::time::Instant::now();
-    let bulk = SqliteStore::connect_with(&url, BULK_LOAD).await.unwrap();
+    let bulk = SqliteStore::connect_with(&url, SqliteOptions::bulk_load())
+        .await
+        .unwrap();
     // Refused at once, not after the busy timeout.
-    assert!(started.elapsed() < BULK_LOAD.busy_timeout);
+    assert!(started.elapsed() < SqliteOptions::bulk_load().busy_timeout);
     assert!(!bulk.rollback);
     assert!(bulk.checkpointer.is_some());
     assert_eq!(writer_journal(&bulk).await, "wal");
@@ -545,7 +526,9 @@ async fn a_bulk_load_beside_an_open_store_stays_in_wal() {
 #[tokio::test]
 async fn a_bulk_load_taken_back_to_wal_keeps_its_writes() {
     let (_dir, path, url) = database_file();
-    let bulk = SqliteStore::connect_with(&url, BULK_LOAD).await.unwrap();
+    let bulk = SqliteStore::connect_with(&url, SqliteOptions::bulk_load())
+        .await
+        .unwrap();
     assert!(bulk.rollback);
     let workspace = tienda(&bulk).await;
     append_rounds(&bulk, workspace, 0..1).await;
@@ -567,7 +550,9 @@ async fn a_bulk_load_taken_back_to_wal_keeps_its_writes() {
 #[tokio::test]
 async fn opening_waits_while_a_bulk_load_holds_the_file() {
     let (_dir, path, url) = database_file();
-    let bulk = SqliteStore::connect_with(&url, BULK_LOAD).await.unwrap();
+    let bulk = SqliteStore::connect_with(&url, SqliteOptions::bulk_load())
+        .await
+        .unwrap();
     assert!(bulk.rollback);
     let workspace = tienda(&bulk).await;
     // A read in progress holds the file's shared lock, as the load's reads do.

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use embudo_core::{Event, EventKind, Timestamp, Value};
 use embudo_store::Store;
 use embudo_store_postgres::PostgresStore;
-use embudo_store_sqlite::{Journal, SqliteOptions, SqliteStore, Synchronous};
+use embudo_store_sqlite::{SqliteOptions, SqliteStore};
 
 /// The environment variable naming a PostgreSQL server for the tests.
 pub const PG_URL_VAR: &str = "EMBUDO_TEST_PG_URL";
@@ -52,12 +52,7 @@ impl TestStore {
     /// A SQLite store in a new file, opened for a bulk load: alone on its file, it writes
     /// through a rollback journal ([`Journal::BulkLoad`]).
     pub async fn sqlite_bulk_load() -> TestStore {
-        let mut test = TestStore::sqlite_with(SqliteOptions {
-            synchronous: Synchronous::Normal,
-            journal: Journal::BulkLoad,
-            ..SqliteOptions::default()
-        })
-        .await;
+        let mut test = TestStore::sqlite_with(SqliteOptions::bulk_load()).await;
         test.backend = "sqlite (bulk load)";
         test
     }

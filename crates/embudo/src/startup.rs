@@ -35,14 +35,10 @@ pub async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Opens (and migrates) the store the URL names.
 pub async fn open_store_for(url: &StoreUrl, usage: StoreUse) -> anyhow::Result<Arc<dyn Store>> {
-    use embudo_store_sqlite::{Journal, SqliteOptions, Synchronous};
+    use embudo_store_sqlite::SqliteOptions;
     let options = match usage {
         StoreUse::Serving => SqliteOptions::default(),
-        StoreUse::BulkLoad => SqliteOptions {
-            synchronous: Synchronous::Normal,
-            journal: Journal::BulkLoad,
-            ..SqliteOptions::default()
-        },
+        StoreUse::BulkLoad => SqliteOptions::bulk_load(),
     };
     let store: Arc<dyn Store> = match url {
         StoreUrl::Sqlite(url) => Arc::new(
